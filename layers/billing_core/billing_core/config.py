@@ -1,0 +1,145 @@
+"""Billing configuration: mode, revenue shares and public pricing, in one DynamoDB item.
+
+A mode change takes effect without a deploy. Each execution environment caches the item for
+BILLING_CONFIG_CACHE_SECONDS (5 s in production, 0 locally) so a reserve costs one Query and
+one transaction instead of three calls; the instance that wrote a change sees it at once.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from billing_core import clock, dynamo, keys, settings
+
+MODES = ("shadow", "soft", "live")
+
+# Basis points of each finalized (consumed) amount credited to the system accounts.
+DEFAULT_REVENUE_SHARES: dict[str, int] = {
+    "sys-foundation": 1000,
+    "sys-commons": 500,
+    "sys-community-pool": 250,
+}
+
+DEFAULT_PRICING: dict[str, Any] = {
+    "pools": [
+        {"poolId": "general", "description": "Default pool; spendable on every metered resource"},
+    ],
+    "rates": [
+        {"resource": "llm.input_tokens", "unit": "1k_tokens", "priceMicro": "3000"},
+        {"resource": "llm.output_tokens", "unit": "1k_tokens", "priceMicro": "15000"},
+        {"resource": "agent.run", "unit": "run", "priceMicro": "20000"},
+        {"resource": "api.request", "unit": "request", "priceMicro": "100"},
+    ],
+    "tiers": [
+        {"name": "standard", "minMonthlySpendMicro": "0", "discountBps": 0},
+        {"name": "volume", "minMonthlySpendMicro": "500000000", "discountBps": 500},
+        {"name": "scale", "minMonthlySpendMicro": "5000000000", "discountBps": 1000},
+    ],
+}
+
+
+@dataclass(frozen=True)
+class BillingConfig:
+    mode: str
+    revenue_shares: dict[str, int]
+    pricing: dict[str, Any]
+    updated_at: str | None = None
+
+    @staticmethod
+    def defaults() -> BillingConfig:
+        return BillingConfig("shadow", dict(DEFAULT_REVENUE_SHARES), copy.deepcopy(DEFAULT_PRICING))
+
+
+_cache: tuple[float, BillingConfig] | None = None
+
+
+def invalidate() -> None:
+    global _cache
+    _cache = None
+
+
+def _from_item(item: dict[str, Any]) -> BillingConfig:
+    defaults = BillingConfig.defaults()
+    mode = item.get("mode")
+    return BillingConfig(
+        mode=mode if mode in MODES else defaults.mode,
+        revenue_shares={k: int(v) for k, v in (item.get("revenueShares") or defaults.revenue_shares).items()},
+        pricing=item.get("pricing") or defaults.pricing,
+        updated_at=item.get("updatedAt"),
+    )
+
+
+def current() -> BillingConfig:
+    """The config item, or the documented defaults (shadow mode) when it does not exist yet."""
+    global _cache
+    ttl = settings.config_cache_seconds()
+    if _cache is not None and ttl > 0 and time.monotonic() - _cache[0] < ttl:
+        return _cache[1]
+    item = dynamo.get(settings.billing_table(), keys.CONFIG_KEY)
+    config = _from_item(item) if item else BillingConfig.defaults()
+    _cache = (time.monotonic(), config)
+    return config
+
+
+def current_or_defaults() -> tuple[BillingConfig, bool]:
+    """For public reads that must answer even when the table is unreadable: (config, from_defaults)."""
+    try:
+        return current(), False
+    except Exception:
+        return BillingConfig.defaults(), True
+
+
+def seed_item() -> dict[str, Any]:
+    defaults = BillingConfig.defaults()
+    return {
+        **keys.CONFIG_KEY,
+        "mode": defaults.mode,
+        "revenueShares": defaults.revenue_shares,
+        "pricing": defaults.pricing,
+        "updatedAt": clock.iso(clock.now()),
+        "updatedBy": "bootstrap",
+    }
+
+
+def set_mode(mode: str, *, actor: str, rate: Any) -> dict[str, Any]:
+    """Switch the billing mode, audited, in one transaction conditioned on the mode it replaces."""
+    from billing_core import ratelimit
+    from billing_core.errors import Contention, InvalidInput
+
+    if mode not in MODES:
+        raise InvalidInput(f"mode must be one of {', '.join(MODES)}", code="INVALID_MODE")
+    table = settings.billing_table()
+    for _ in range(5):
+        item = dynamo.get(table, keys.CONFIG_KEY)
+        previous = _from_item(item).mode if item else BillingConfig.defaults().mode
+        now_iso = clock.iso(clock.now())
+        condition = "#m = :prev" if item and item.get("mode") else "attribute_not_exists(#m)"
+        values: dict[str, Any] = {":mode": mode, ":now": now_iso, ":by": actor}
+        if item and item.get("mode"):
+            values[":prev"] = item["mode"]
+        defaults = BillingConfig.defaults()
+        values[":shares"] = defaults.revenue_shares
+        values[":pricing"] = defaults.pricing
+        actions = [
+            dynamo.update(
+                table, keys.CONFIG_KEY,
+                "SET #m = :mode, updatedAt = :now, updatedBy = :by, "
+                "revenueShares = if_not_exists(revenueShares, :shares), pricing = if_not_exists(pricing, :pricing)",
+                condition=condition, names={"#m": "mode"}, values=values, tag="config",
+            ),
+            dynamo.put(table, {"pk": "AUDIT#config", "sk": f"{now_iso}#{actor}", "action": "set_mode",
+                               "previousMode": previous, "mode": mode, "actor": actor, "at": now_iso},
+                       tag="audit"),
+        ]
+        try:
+            ratelimit.transact(actions, rate)
+        except dynamo.TransactionCancelled as cancelled:
+            if "config" in cancelled.failed or cancelled.conflict:
+                continue
+            raise
+        invalidate()
+        return {"mode": mode, "previousMode": previous, "updatedAt": now_iso, "updatedBy": actor}
+    raise Contention("the billing config kept changing; retry the request")

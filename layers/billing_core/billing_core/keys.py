@@ -1,0 +1,98 @@
+"""Every key shape in one place. Identifiers are validated before they reach here, so none
+can contain the '#' separator and forge another item's key."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$"
+POOL_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+_ID = re.compile(ID_PATTERN)
+_POOL = re.compile(POOL_PATTERN)
+
+SYSTEM_ACCOUNTS = ("sys-foundation", "sys-commons", "sys-community-pool")
+REVENUE_SHARDS = 16
+PENDING_SHARDS = 8
+NO_EXPIRY = "~"  # sorts after every ISO timestamp: non-expiring lots are drawn last
+
+
+def valid_id(value: str) -> bool:
+    return bool(_ID.match(value))
+
+
+def valid_pool(value: str) -> bool:
+    return bool(_POOL.match(value))
+
+
+def is_system_account(account_id: str) -> bool:
+    return account_id in SYSTEM_ACCOUNTS or account_id.startswith("sys-")
+
+
+# BillingTable -------------------------------------------------------------------------------
+
+def account_pk(account_id: str) -> str:
+    return f"ACCT#{account_id}"
+
+
+def balance_prefix(pool_id: str | None = None) -> str:
+    """Lots and debt of an account share this prefix, so one Query reads a whole balance."""
+    return f"BAL#{pool_id}#" if pool_id else "BAL#"
+
+
+def lot_sk(pool_id: str, expires_at: str | None, created_at: str, lot_id: str) -> str:
+    """Sort order = draw-down order: earliest expiry first, then oldest, then non-expiring."""
+    return f"BAL#{pool_id}#LOT#{expires_at or NO_EXPIRY}#{created_at}#{lot_id}"
+
+
+def debt_sk(pool_id: str) -> str:
+    return f"BAL#{pool_id}#DEBT"
+
+
+def reservation_key(reservation_id: str) -> dict[str, str]:
+    return {"pk": f"RES#{reservation_id}", "sk": "RES"}
+
+
+def pending_pk(reservation_id: str) -> str:
+    shard = int(hashlib.sha256(reservation_id.encode()).hexdigest(), 16) % PENDING_SHARDS
+    return f"PENDING#{shard}"
+
+
+CONFIG_KEY = {"pk": "CONFIG", "sk": "BILLING"}
+
+
+def idempotency_key(scope: str, key: str) -> dict[str, str]:
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return {"pk": f"IDEM#{scope}#{digest}", "sk": "IDEM"}
+
+
+def rate_key(kind: str, subject: str, window: int) -> dict[str, str]:
+    digest = hashlib.sha256(subject.encode()).hexdigest()[:32]
+    return {"pk": f"RATE#{kind}#{digest}", "sk": f"W#{window}"}
+
+
+def system_account_key(account_id: str) -> dict[str, str]:
+    return {"pk": account_pk(account_id), "sk": "ACCOUNT"}
+
+
+# LedgerTable --------------------------------------------------------------------------------
+
+def entry_pk(account_id: str, shard_seed: str | None = None) -> str:
+    """System accounts receive a share of every finalize: their entries spread over shards so no
+    single partition is written by every account's traffic."""
+    if is_system_account(account_id) and shard_seed is not None:
+        shard = int(hashlib.sha256(shard_seed.encode()).hexdigest(), 16) % REVENUE_SHARDS
+        return f"ACCT#{account_id}#S{shard:02d}"
+    return f"ACCT#{account_id}"
+
+
+def entry_sk(created_at: str, entry_id: str) -> str:
+    return f"E#{created_at}#{entry_id}"
+
+
+def pool_pk(account_id: str, pool_id: str) -> str:
+    return f"ACCT#{account_id}#POOL#{pool_id}"
+
+
+def type_pk(account_id: str, entry_type: str) -> str:
+    return f"ACCT#{account_id}#TYPE#{entry_type}"

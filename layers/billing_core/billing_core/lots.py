@@ -1,0 +1,210 @@
+"""Lots: every credit is a lot with original = available + reserved + consumed, each >= 0.
+
+Every update to a lot moves one amount between two of its fields in a single SET expression,
+so the sum cannot change; the ConditionExpression on the field being decreased keeps it >= 0.
+DynamoDB conditions cannot add attributes together, which is why the invariant is structural
+(every update expression is balanced) and the reconciler re-checks it from the items.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from billing_core import clock, dynamo, idempotency, keys, money, ratelimit, settings
+from billing_core.entries import Entry
+from billing_core.errors import Contention, InvalidInput
+from billing_core.ratelimit import RateCharge
+
+SOURCE_TYPES = ("deposit", "grant", "campaign", "admin_mint")
+MAX_LOTS_PER_RESERVATION = 80  # keeps every finalize under DynamoDB's 100-action transaction cap
+OPTIMISTIC_ATTEMPTS = 6
+
+
+@dataclass(frozen=True)
+class Lot:
+    sk: str
+    lot_id: str
+    pool_id: str
+    original: int
+    available: int
+    reserved: int
+    consumed: int
+    expires_at: str | None
+    created_at: str
+
+    @staticmethod
+    def from_item(item: dict[str, Any]) -> Lot:
+        return Lot(
+            sk=item["sk"], lot_id=item["lotId"], pool_id=item["poolId"], original=item["original"],
+            available=item["available"], reserved=item["reserved"], consumed=item["consumed"],
+            expires_at=item.get("expiresAt"), created_at=item["createdAt"],
+        )
+
+    def drawable(self, now_iso: str) -> int:
+        """Credit that can still be reserved: none once the lot has expired."""
+        if self.expires_at is not None and self.expires_at <= now_iso:
+            return 0
+        return self.available
+
+
+@dataclass(frozen=True)
+class PoolSnapshot:
+    """What one strongly consistent Query of an account's pool returns: its lots in draw order and its debt."""
+
+    lots: list[Lot]
+    debt: int
+
+    def drawable(self, now_iso: str) -> int:
+        return sum(lot.drawable(now_iso) for lot in self.lots)
+
+
+def read_pool(account_id: str, pool_id: str) -> PoolSnapshot:
+    items = dynamo.query_prefix(settings.billing_table(), keys.account_pk(account_id), keys.balance_prefix(pool_id))
+    lots = [Lot.from_item(i) for i in items if i["sk"].startswith(f"BAL#{pool_id}#LOT#")]
+    debt = next((i.get("debt", 0) for i in items if i["sk"] == keys.debt_sk(pool_id)), 0)
+    return PoolSnapshot(lots=lots, debt=debt)
+
+
+def plan_draw(lots: list[Lot], amount: int, now_iso: str) -> list[tuple[Lot, int]]:
+    """Take `amount` (or as much as there is) from lots in draw-down order. Pure; lots are
+    already sorted by their sort key: earliest expiry first, then oldest, non-expiring last."""
+    plan: list[tuple[Lot, int]] = []
+    remaining = amount
+    for lot in lots:
+        if remaining == 0:
+            break
+        take = min(lot.drawable(now_iso), remaining)
+        if take > 0:
+            plan.append((lot, take))
+            remaining -= take
+    return plan
+
+
+_LOT_NAMES = {"#av": "available", "#rs": "reserved", "#cs": "consumed"}
+
+
+def lot_key(account_id: str, lot_sk: str) -> dict[str, str]:
+    return {"pk": keys.account_pk(account_id), "sk": lot_sk}
+
+
+def reserve_action(account_id: str, lot_sk: str, amount: int, tag: str) -> dynamo.Action:
+    """available -> reserved."""
+    return dynamo.update(
+        settings.billing_table(), lot_key(account_id, lot_sk),
+        "SET #av = #av - :a, #rs = #rs + :a",
+        condition="attribute_exists(pk) AND #av >= :a", names={"#av": "available", "#rs": "reserved"}, values={":a": amount}, tag=tag,
+    )
+
+
+def settle_action(account_id: str, lot_sk: str, held: int, consume: int, tag: str) -> dynamo.Action:
+    """reserved -> consumed (consume) and reserved -> available (held - consume)."""
+    return dynamo.update(
+        settings.billing_table(), lot_key(account_id, lot_sk),
+        "SET #rs = #rs - :held, #cs = #cs + :c, #av = #av + :r",
+        condition="attribute_exists(pk) AND #rs >= :held", names=_LOT_NAMES,
+        values={":held": held, ":c": consume, ":r": held - consume}, tag=tag,
+    )
+
+
+def debt_key(account_id: str, pool_id: str) -> dict[str, str]:
+    return {"pk": keys.account_pk(account_id), "sk": keys.debt_sk(pool_id)}
+
+
+def add_debt_action(account_id: str, pool_id: str, amount: int) -> dynamo.Action:
+    return dynamo.update(
+        settings.billing_table(), debt_key(account_id, pool_id),
+        "SET #debt = if_not_exists(#debt, :zero) + :d, poolId = :pool, accountId = :acct",
+        names={"#debt": "debt"}, values={":zero": 0, ":d": amount, ":pool": pool_id, ":acct": account_id}, tag="debt",
+    )
+
+
+def lot_to_wire(item: dict[str, Any], settled_debt: int = 0) -> dict[str, Any]:
+    return {
+        "lotId": item["lotId"],
+        "accountId": item["accountId"],
+        "poolId": item["poolId"],
+        "originalMicro": money.fmt(item["original"]),
+        "availableMicro": money.fmt(item["available"]),
+        "reservedMicro": money.fmt(item["reserved"]),
+        "consumedMicro": money.fmt(item["consumed"]),
+        "sourceType": item["sourceType"],
+        "description": item["description"],
+        "expiresAt": item.get("expiresAt"),
+        "createdAt": item["createdAt"],
+        "settledDebtMicro": money.fmt(settled_debt),
+    }
+
+
+def mint(
+    *,
+    account_id: str,
+    pool_id: str,
+    amount: int,
+    source_type: str,
+    description: str,
+    expires_at: str | None,
+    idempotency_key: str | None,
+    actor: str,
+    rate: RateCharge | None,
+) -> dict[str, Any]:
+    """Create a lot. Outstanding debt in the pool is settled first, in the same transaction."""
+    if keys.is_system_account(account_id):
+        raise InvalidInput("system accounts receive revenue shares; credit cannot be minted to them",
+                           code="SYSTEM_ACCOUNT")
+    now = clock.now()
+    now_iso = clock.iso(now)
+    if expires_at is not None and expires_at <= now_iso:
+        raise InvalidInput("expiresAt must be in the future", code="EXPIRY_IN_PAST")
+    req_hash = idempotency.request_hash({
+        "op": "mint", "accountId": account_id, "poolId": pool_id, "amount": amount,
+        "sourceType": source_type, "description": description, "expiresAt": expires_at,
+    })
+    scope = "mint"
+    for _ in range(OPTIMISTIC_ATTEMPTS):
+        debt_item = dynamo.get(settings.billing_table(), debt_key(account_id, pool_id))
+        debt = debt_item.get("debt", 0) if debt_item else 0
+        settle = min(debt, amount)
+        lot_id = f"lot_{uuid.uuid4().hex}"
+        item = {
+            "pk": keys.account_pk(account_id),
+            "sk": keys.lot_sk(pool_id, expires_at, now_iso, lot_id),
+            "lotId": lot_id, "accountId": account_id, "poolId": pool_id,
+            "original": amount, "available": amount - settle, "reserved": 0, "consumed": settle,
+            "sourceType": source_type, "description": description, "expiresAt": expires_at,
+            "createdAt": now_iso, "createdBy": actor,
+        }
+        response = lot_to_wire(item, settle)
+        actions = [dynamo.put(settings.billing_table(), item, tag="lot", condition="attribute_not_exists(pk)")]
+        if settle:
+            actions.append(dynamo.update(
+                settings.billing_table(), debt_key(account_id, pool_id), "SET #debt = #debt - :s",
+                condition="#debt = :d", names={"#debt": "debt"}, values={":s": settle, ":d": debt}, tag="debt",
+            ))
+        else:
+            # No debt seen: make sure none appeared since, or this deposit would skip settling it.
+            actions.append(dynamo.check(
+                settings.billing_table(), debt_key(account_id, pool_id),
+                "attribute_not_exists(#debt) OR #debt = :zero", names={"#debt": "debt"}, values={":zero": 0},
+                tag="debt",
+            ))
+        actions.append(Entry(
+            account_id=account_id, pool_id=pool_id, entry_type="deposit", amount=amount,
+            entry_id=f"{lot_id}:deposit", created_at=now_iso, actor=actor, description=description,
+            lot_id=lot_id, metadata={"sourceType": source_type, "settledDebtMicro": settle},
+        ).action())
+        if idempotency_key:
+            actions.append(idempotency.record_action(scope, idempotency_key, req_hash, response))
+        try:
+            ratelimit.transact(actions, rate)
+            return response
+        except dynamo.TransactionCancelled as cancelled:
+            if "idempotency" in cancelled.failed and idempotency_key:
+                original = idempotency.replay(scope, idempotency_key, req_hash)
+                if original is not None:
+                    return original
+            if "debt" in cancelled.failed or cancelled.conflict:
+                continue
+            raise
+    raise Contention("the account's debt kept changing; retry the request")

@@ -1,0 +1,76 @@
+"""Request models for the HTTP surface (pydantic). Validation here is about shape; money and
+identifier rules live in money.py and keys.py so the core applies the same rules everywhere."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr, WithJsonSchema
+
+from billing_core import clock, keys, money
+from billing_core.config import MODES
+from billing_core.lots import SOURCE_TYPES
+
+_MONEY_SCHEMA = {
+    "anyOf": [{"type": "string", "pattern": "^[0-9]+$"}, {"type": "integer", "minimum": 0}],
+    "description": "Whole micro-units (1 USD = 1,000,000) as a digit string or JSON integer; no floats.",
+}
+
+
+def _positive_micro(value: object) -> int:
+    return money.parse_micro(value)
+
+
+def _micro_or_zero(value: object) -> int:
+    return money.parse_micro(value, allow_zero=True)
+
+
+PositiveMicro = Annotated[int, BeforeValidator(_positive_micro), WithJsonSchema(_MONEY_SCHEMA)]
+MicroOrZero = Annotated[int, BeforeValidator(_micro_or_zero), WithJsonSchema(_MONEY_SCHEMA)]
+
+Identifier = Annotated[StrictStr, Field(pattern=keys.ID_PATTERN, min_length=1, max_length=128)]
+PoolId = Annotated[StrictStr, Field(pattern=keys.POOL_PATTERN, min_length=1, max_length=64)]
+
+
+def _iso_timestamp(value: str) -> str:
+    try:
+        return clock.iso(clock.parse_iso(value))
+    except (ValueError, OverflowError, OSError):
+        raise ValueError("must be an ISO-8601 timestamp with a timezone") from None
+
+
+Timestamp = Annotated[StrictStr, Field(max_length=40), AfterValidator(_iso_timestamp)]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class ReserveRequest(_Request):
+    accountId: Identifier
+    poolId: PoolId = "general"
+    estimatedCostMicro: PositiveMicro
+    reservationId: Identifier | None = None
+    ttlSeconds: StrictInt | None = Field(default=None, ge=1, le=86_400)
+
+
+class FinalizeRequest(_Request):
+    reservationId: Identifier
+    actualCostMicro: MicroOrZero
+
+
+class ReleaseRequest(_Request):
+    reservationId: Identifier
+
+
+class MintRequest(_Request):
+    amountMicro: PositiveMicro
+    poolId: PoolId = "general"
+    sourceType: Literal[SOURCE_TYPES]  # type: ignore[valid-type]
+    description: Annotated[StrictStr, Field(min_length=1, max_length=500)]
+    expiresAt: Timestamp | None = None
+    idempotencyKey: Annotated[StrictStr, Field(min_length=1, max_length=128)] | None = None
+
+
+class ModeRequest(_Request):
+    mode: Literal[MODES]  # type: ignore[valid-type]

@@ -1,0 +1,45 @@
+"""Money is an integer number of micro-units (1 USD = 1,000,000). Never a float.
+
+JSON carries amounts as decimal strings. Input accepts a digit string or a JSON integer and
+refuses floats, exponents, signs, booleans and anything above the ceiling.
+"""
+
+from __future__ import annotations
+
+import re
+
+from billing_core import settings
+
+_DIGITS = re.compile(r"^(0|[1-9][0-9]{0,30})$")
+
+
+def parse_micro(value: object, *, field: str = "amount", allow_zero: bool = False) -> int:
+    """Parse a caller-supplied amount; raises ValueError with a caller-readable reason."""
+    if isinstance(value, bool):
+        raise ValueError(f"{field} must be a digit string or an integer, not a boolean")
+    if isinstance(value, int):
+        amount = value
+    elif isinstance(value, str):
+        if not _DIGITS.match(value):
+            raise ValueError(f"{field} must be a non-negative whole number of micro-units as digits")
+        amount = int(value)
+    else:
+        raise ValueError(f"{field} must be a digit string or an integer of micro-units")
+    if amount < 0:
+        raise ValueError(f"{field} must not be negative")
+    if amount == 0 and not allow_zero:
+        raise ValueError(f"{field} must be greater than zero")
+    ceiling = settings.ceiling_micro()
+    if amount > ceiling:
+        raise ValueError(f"{field} exceeds the ceiling of {ceiling} micro-units")
+    return amount
+
+
+def fmt(amount: int) -> str:
+    """The wire form of an amount."""
+    return str(int(amount))
+
+
+def share(amount: int, basis_points: int) -> int:
+    """Floor of amount * bps / 10,000, in integers."""
+    return amount * basis_points // 10_000

@@ -1,0 +1,50 @@
+"""Generate functions/openapi/openapi.json from every handler's Powertools router.
+
+Usage: python scripts/generate_openapi.py [--check]
+--check exits 1 when the committed document differs from what the handlers generate.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUTPUT = ROOT / "functions" / "openapi" / "openapi.json"
+HANDLERS = ["reserve", "finalize", "release", "balance", "history", "pricing", "admin"]
+
+
+def build() -> str:
+    sys.path.insert(0, str(ROOT / "layers" / "billing_core"))
+    from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+
+    app = APIGatewayRestResolver(enable_validation=True)
+    for name in HANDLERS:
+        spec = importlib.util.spec_from_file_location(f"handler_{name}", ROOT / "functions" / name / "app.py")
+        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+        app.include_router(module.router)
+    document = app.get_openapi_json_schema(
+        title="Credit billing API",
+        version="1.0.0",
+        description="Reserve -> finalize credit ledger. Amounts are decimal strings of micro-units.",
+    )
+    return json.dumps(json.loads(document), indent=2, sort_keys=True) + "\n"
+
+
+def main() -> int:
+    document = build()
+    if "--check" in sys.argv:
+        if not OUTPUT.exists() or OUTPUT.read_text() != document:
+            print("functions/openapi/openapi.json is out of date: run `make openapi`", file=sys.stderr)
+            return 1
+        return 0
+    OUTPUT.write_text(document)
+    print(f"wrote {OUTPUT.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,191 @@
+"""Shared fixtures: an in-process, patched moto with the template's tables, handler invocation
+without HTTP, and token minting for the three caller kinds."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TEST_ENV = {
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "BILLING_TABLE": "BillingTable",
+    "LEDGER_TABLE": "LedgerTable",
+    "BILLING_INTERNAL_JWT_SECRET": "test-internal-secret-0123456789abcdef",
+    "BILLING_ADMIN_JWT_SECRET": "test-admin-secret-0123456789abcdef0123",
+    "BILLING_ADMIN_JWT_SECRET_PREV": "test-admin-previous-secret-0123456789",
+    "BILLING_USER_JWT_SECRET": "test-user-secret-0123456789abcdef01234",
+    "BILLING_CONFIG_CACHE_SECONDS": "0",
+    "BILLING_RATE_LIMIT_INTERNAL_PER_MIN": "200",
+    "BILLING_RATE_LIMIT_ADMIN_PER_MIN": "30",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+    "POWERTOOLS_SERVICE_NAME": "billing",
+    "POWERTOOLS_METRICS_NAMESPACE": "CreditBilling",
+}
+HANDLERS = ("reserve", "finalize", "release", "balance", "history", "pricing", "admin", "openapi")
+
+
+@pytest.fixture(autouse=True)
+def _environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in TEST_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB", raising=False)
+
+
+@pytest.fixture
+def aws(_environment: None):
+    """A fresh patched moto (item-level transaction rollback, serialized) with the template's
+    tables, seeded like a new deployment (shadow mode)."""
+    from moto import mock_aws
+
+    from billing_core import bootstrap, clock, config, dynamo
+    from devserver.engine import apply_moto_patches
+    from devserver.template import create_tables
+
+    apply_moto_patches()
+    with mock_aws():
+        dynamo.reset_client()
+        config.invalidate()
+        clock.reset()
+        create_tables(dynamo.client(), ROOT / "template.yaml")
+        bootstrap.seed()
+        yield dynamo.client()
+        dynamo.reset_client()
+        config.invalidate()
+        clock.reset()
+
+
+class Tokens:
+    """Mint tokens the way callers would (and the ways they get it wrong)."""
+
+    @staticmethod
+    def internal(sub: str = "svc-test", *, lifetime: int = 300, secret: str | None = None, **claims: Any) -> str:
+        now = int(time.time())
+        payload = {"iss": "loa-finn", "aud": "arrakis-internal", "sub": sub, "iat": now, "exp": now + lifetime,
+                   **claims}
+        return jwt.encode(payload, secret or TEST_ENV["BILLING_INTERNAL_JWT_SECRET"], algorithm="HS256")
+
+    @staticmethod
+    def admin(sub: str = "ops-test", *, previous: bool = False, lifetime: int = 3600, **claims: Any) -> str:
+        now = int(time.time())
+        secret = TEST_ENV["BILLING_ADMIN_JWT_SECRET_PREV" if previous else "BILLING_ADMIN_JWT_SECRET"]
+        payload = {"aud": "arrakis-billing-admin", "sub": sub, "iat": now, "exp": now + lifetime, **claims}
+        return jwt.encode(payload, secret, algorithm="HS256")
+
+    @staticmethod
+    def user(sub: str = "acct-test", *, lifetime: int = 3600, **claims: Any) -> str:
+        now = int(time.time())
+        payload = {"sub": sub, "exp": now + lifetime, **claims}
+        return jwt.encode(payload, TEST_ENV["BILLING_USER_JWT_SECRET"], algorithm="HS256")
+
+
+@pytest.fixture
+def tokens() -> type[Tokens]:
+    return Tokens
+
+
+_modules: dict[str, Any] = {}
+
+
+def handler_module(name: str) -> Any:
+    if name not in _modules:
+        spec = importlib.util.spec_from_file_location(f"handler_{name}", ROOT / "functions" / name / "app.py")
+        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+        _modules[name] = module
+    return _modules[name]
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "test-function"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
+    aws_request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 10_000
+
+
+@dataclass
+class Reply:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+    @property
+    def code(self) -> str | None:
+        return (self.body.get("error") or {}).get("code")
+
+
+# route -> (handler, method, resource path with {params})
+ROUTES = {
+    "reserve": ("reserve", "POST", "/api/internal/billing/reserve"),
+    "finalize": ("finalize", "POST", "/api/internal/billing/finalize"),
+    "release": ("release", "POST", "/api/internal/billing/release"),
+    "balance": ("balance", "GET", "/api/billing/balance"),
+    "history": ("history", "GET", "/api/billing/history"),
+    "pricing": ("pricing", "GET", "/api/billing/pricing"),
+    "mint": ("admin", "POST", "/admin/billing/accounts/{accountId}/mint"),
+    "mode": ("admin", "PUT", "/admin/billing/config/mode"),
+}
+
+
+class Api:
+    """Invoke handlers in-process with API Gateway proxy events, as the Lambda service would."""
+
+    def call(self, route: str, body: Any = None, *, token: str | None = None, query: dict | None = None,
+             path: dict | None = None, raw_body: str | None = None, headers: dict | None = None) -> Reply:
+        handler, method, resource = ROUTES[route]
+        concrete = resource
+        for name, value in (path or {}).items():
+            concrete = concrete.replace("{" + name + "}", value)
+        all_headers = {"Content-Type": "application/json", **(headers or {})}
+        if token is not None:
+            all_headers["Authorization"] = f"Bearer {token}"
+        event = {
+            "resource": resource, "path": concrete, "httpMethod": method, "headers": all_headers,
+            "multiValueHeaders": {k: [v] for k, v in all_headers.items()},
+            "queryStringParameters": query, "multiValueQueryStringParameters":
+                {k: [v] for k, v in query.items()} if query else None,
+            "pathParameters": path, "stageVariables": None,
+            "requestContext": {"requestId": uuid.uuid4().hex, "stage": "v1", "httpMethod": method,
+                               "resourcePath": resource, "path": concrete},
+            "body": raw_body if raw_body is not None else (json.dumps(body) if body is not None else None),
+            "isBase64Encoded": False,
+        }
+        result = handler_module(handler).lambda_handler(event, LambdaContext())
+        return Reply(result["statusCode"], json.loads(result["body"]) if result.get("body") else {},
+                     result.get("headers") or {})
+
+    # Shortcuts used by most tests.
+    def mint(self, account: str, amount: int | str, *, token: str, pool: str = "general", **extra: Any) -> Reply:
+        body = {"amountMicro": str(amount), "poolId": pool, "sourceType": "deposit", "description": "test credit",
+                **extra}
+        return self.call("mint", body, token=token, path={"accountId": account})
+
+    def set_mode(self, mode: str, *, token: str) -> Reply:
+        return self.call("mode", {"mode": mode}, token=token)
+
+
+@pytest.fixture
+def api(aws: Any) -> Api:
+    return Api()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("HYPOTHESIS_PROFILE", "ci")
