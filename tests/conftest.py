@@ -50,9 +50,9 @@ def _environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def aws(_environment: None):
     """A fresh patched moto (item-level transaction rollback, serialized) with the template's
     tables, seeded like a new deployment (shadow mode)."""
+    from billing_core import bootstrap, clock, config, dynamo
     from moto import mock_aws
 
-    from billing_core import bootstrap, clock, config, dynamo
     from devserver.engine import apply_moto_patches
     from devserver.template import create_tables
 

@@ -3,7 +3,6 @@
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-
 from billing_core import balances, http, keys
 
 router = http.router()

@@ -8,7 +8,6 @@ import json
 import urllib.request
 
 from aws_lambda_powertools import Logger
-
 from billing_core import bootstrap
 
 logger = Logger(service="billing")

@@ -3,7 +3,6 @@
 from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-
 from billing_core import entries, http, keys
 
 router = http.router()

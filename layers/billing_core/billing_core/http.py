@@ -130,6 +130,11 @@ def _build_resolver(route_source: Router) -> APIGatewayRestResolver:
     return app
 
 
+class UnsupportedMediaType(BillingError):
+    status = 415
+    code = "UNSUPPORTED_MEDIA_TYPE"
+
+
 def _precheck(event: dict[str, Any]) -> None:
     body = event.get("body")
     if body is None or body == "":
@@ -140,7 +145,7 @@ def _precheck(event: dict[str, Any]) -> None:
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     content_type = (headers.get("content-type") or JSON_TYPE).split(";")[0].strip().lower()
     if content_type != JSON_TYPE:
-        raise BillingError("request body must be application/json", code="UNSUPPORTED_MEDIA_TYPE") from None
+        raise UnsupportedMediaType("request body must be application/json")
     try:
         json.loads(raw)
     except (ValueError, RecursionError):

@@ -94,7 +94,8 @@ def reserve_action(account_id: str, lot_sk: str, amount: int, tag: str) -> dynam
     return dynamo.update(
         settings.billing_table(), lot_key(account_id, lot_sk),
         "SET #av = #av - :a, #rs = #rs + :a",
-        condition="attribute_exists(pk) AND #av >= :a", names={"#av": "available", "#rs": "reserved"}, values={":a": amount}, tag=tag,
+        condition="attribute_exists(pk) AND #av >= :a", names={"#av": "available", "#rs": "reserved"},
+        values={":a": amount}, tag=tag,
     )
 
 

@@ -19,8 +19,8 @@ from typing import Any
 
 from billing_core import clock, config, dynamo, idempotency, keys, lots, money, ratelimit, settings
 from billing_core.entries import Entry
-from billing_core.errors import Contention, Forbidden, InsufficientCredit, InvalidInput, NotFound
 from billing_core.errors import Conflict as ConflictError
+from billing_core.errors import Contention, Forbidden, InsufficientCredit, InvalidInput, NotFound
 from billing_core.lots import MAX_LOTS_PER_RESERVATION, OPTIMISTIC_ATTEMPTS
 from billing_core.ratelimit import RateCharge
 
@@ -224,13 +224,13 @@ def _settlement(res: dict[str, Any], actual: int) -> tuple[int, int, int, list[t
 def finalize(*, reservation_id: str, actual: int, caller: Caller, rate: RateCharge | None) -> dict[str, Any]:
     for _ in range(OPTIMISTIC_ATTEMPTS):
         res = _load(reservation_id)
+        _authorize(res, caller)
         if res["status"] == "finalized":
             if res["actualCostMicro"] == actual:
                 return res["finalizeResponse"]
             raise _status_conflict(res)
         if res["status"] != "pending":
             raise _status_conflict(res)
-        _authorize(res, caller)
         now = clock.now()
         if res["expiresAtEpoch"] <= now:
             expire(res, actor=caller.actor, rate=rate)
@@ -310,11 +310,11 @@ def _authorize(res: dict[str, Any], caller: Caller) -> None:
 def release(*, reservation_id: str, caller: Caller, rate: RateCharge | None) -> dict[str, Any]:
     for _ in range(OPTIMISTIC_ATTEMPTS):
         res = _load(reservation_id)
+        _authorize(res, caller)
         if res["status"] == "released":
             return res["releaseResponse"]
         if res["status"] != "pending":
             raise _status_conflict(res)
-        _authorize(res, caller)
         now = clock.now()
         if res["expiresAtEpoch"] <= now:
             expire(res, actor=caller.actor, rate=rate)

@@ -1,0 +1,63 @@
+"""template.yaml, the handlers' routers, the sample events and the OpenAPI document must agree:
+routes are declared once per handler and the template wires exactly those."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from samcli.yamlhelper import yaml_parse
+
+from tests.conftest import ROOT, handler_module
+
+
+def _template():
+    return yaml_parse((ROOT / "template.yaml").read_text())
+
+
+def _template_routes():
+    routes = set()
+    for resource in _template()["Resources"].values():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        code = Path(resource["Properties"]["CodeUri"]).name
+        for event in (resource["Properties"].get("Events") or {}).values():
+            if event["Type"] == "Api":
+                routes.add((code, event["Properties"]["Method"].upper(), event["Properties"]["Path"]))
+    return routes
+
+
+def _handler_routes():
+    routes = set()
+    for code, _method, _ in _template_routes():
+        module = handler_module(code)
+        if not hasattr(module, "router"):
+            continue
+        for (rule, methods, *_rest) in module.router._routes:
+            path = rule.replace("<", "{").replace(">", "}")
+            for m in methods if isinstance(methods, tuple | list) else (methods,):
+                routes.add((code, m.upper(), path))
+    return routes
+
+
+def test_every_template_route_is_served_by_its_handler_and_vice_versa():
+    template_routes = {r for r in _template_routes() if r[0] != "openapi"}
+    assert template_routes == _handler_routes()
+
+
+def test_every_function_has_a_handler_and_a_sample_event():
+    for resource in _template()["Resources"].values():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        code = Path(resource["Properties"]["CodeUri"]).name
+        assert (ROOT / "functions" / code / "app.py").exists()
+        assert (ROOT / "events" / f"{code}.json").exists(), f"events/{code}.json missing"
+
+
+def test_openapi_document_is_what_the_handlers_generate():
+    result = subprocess.run([sys.executable, "scripts/generate_openapi.py", "--check"], cwd=ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    document = json.loads((ROOT / "functions/openapi/openapi.json").read_text())
+    assert "/api/internal/billing/reserve" in document["paths"]
+    assert "/admin/billing/accounts/{accountId}/mint" in document["paths"]
