@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := $(CURDIR)/layers/billing_core:$(CURDIR)
 
-.PHONY: run test lint unit openapi openapi-check validate build bench token clean install
+.PHONY: run test lint unit openapi openapi-check validate build bench token clean install events
 
 install: $(STAMP)
 
@@ -50,3 +50,6 @@ token: $(STAMP)
 
 clean:
 	rm -rf .aws-sam .pytest_cache .ruff_cache .hypothesis
+
+events: $(STAMP)
+	$(PY) scripts/generate_events.py
