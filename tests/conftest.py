@@ -169,8 +169,9 @@ class Api:
             "isBase64Encoded": False,
         }
         result = handler_module(handler).lambda_handler(event, LambdaContext())
-        return Reply(result["statusCode"], json.loads(result["body"]) if result.get("body") else {},
-                     result.get("headers") or {})
+        merged = {k: v[-1] for k, v in (result.get("multiValueHeaders") or {}).items() if v}
+        merged.update(result.get("headers") or {})  # API Gateway merges both maps
+        return Reply(result["statusCode"], json.loads(result["body"]) if result.get("body") else {}, merged)
 
     # Shortcuts used by most tests.
     def mint(self, account: str, amount: int | str, *, token: str, pool: str = "general", **extra: Any) -> Reply:

@@ -89,19 +89,21 @@ def _encode_cursor(key: dict[str, Any], filters: list[str | None]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str, account_id: str, filters: list[str | None], key_names: tuple[str, ...]) -> dict:
+def _decode_cursor(cursor: str, account_id: str, filters: list[str | None], index_key: tuple[str, str] | None) -> dict:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise InvalidCursor("cursor is not one this API issued") from None
     key = data.get("k") if isinstance(data, dict) else None
+    key_names = {"pk", "sk"} | ({index_key[0]} if index_key else set())
     if (
         not isinstance(key, dict)
         or data.get("f") != filters
-        or set(key) != set(key_names)
+        or set(key) != key_names
         or not all(isinstance(v, str) for v in key.values())
         or key.get("pk") != keys.account_pk(account_id)
+        or (index_key is not None and key.get(index_key[0]) != index_key[1])
     ):
         # A cursor is bound to the caller's account and the filters it was issued for.
         raise InvalidCursor("cursor does not belong to this account and filter")
@@ -122,7 +124,8 @@ def history(account_id: str, *, pool_id: str | None, entry_type: str | None, lim
     else:
         index, key_name, key_value = None, "pk", keys.account_pk(account_id)
     key_names = ("pk", "sk") if index is None else ("pk", "sk", key_name)
-    start = _decode_cursor(cursor, account_id, filters, key_names) if cursor else None
+    index_key = (key_name, key_value) if index else None
+    start = _decode_cursor(cursor, account_id, filters, index_key) if cursor else None
 
     matches: list[dict[str, Any]] = []
     while True:

@@ -147,9 +147,13 @@ def _precheck(event: dict[str, Any]) -> None:
     if content_type != JSON_TYPE:
         raise UnsupportedMediaType("request body must be application/json")
     try:
-        json.loads(raw)
+        parsed = json.loads(raw)
     except (ValueError, RecursionError):
         raise BillingError("request body is not valid JSON", code="INVALID_JSON") from None
+    if not isinstance(parsed, dict):
+        # Powertools would validate a list by its first element; a body is one JSON object.
+        raise InvalidInput("request body must be a JSON object", details={"errors": [
+            {"field": "body", "message": "must be a JSON object"}]})
 
 
 def handler(route_source: Router, *, auth_kind: str | None) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
