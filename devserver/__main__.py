@@ -1,0 +1,146 @@
+"""`python -m devserver`: the whole billing API on 127.0.0.1:${BILLING_LOCAL_PORT:-3000}.
+
+No Docker, no AWS account: moto in this process, the template's functions in worker
+processes, SAM CLI's API Gateway emulation in front. Ctrl-C or SIGTERM stops everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from devserver.engine import MotoVersionError
+from devserver.gateway import SamCliVersionError
+from devserver.runner import DEFAULT_WORKERS, LambdaInvocationError
+from devserver.stack import DEFAULT_SEED, LocalStack, default_port
+from devserver.template import DEFAULT_TEMPLATE
+from devserver.tokens import DEV_SECRET_DEFAULTS, admin_token, internal_token, user_token
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m devserver", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=None, help="default: $BILLING_LOCAL_PORT or 3000; 0 = free")
+    parser.add_argument("--moto-port", type=int, default=0, help="port of the embedded moto server (0 = free)")
+    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="Lambda worker processes")
+    parser.add_argument("--template", default=str(DEFAULT_TEMPLATE))
+    parser.add_argument("--seed", default=DEFAULT_SEED, help="module:function run once in a worker")
+    parser.add_argument("--no-seed", action="store_true", help="start with empty tables")
+    parser.add_argument("--ready-file", help="write {url, motoUrl, pid} as JSON here once serving")
+    parser.add_argument("--quiet", action="store_true", help="no banner")
+    return parser
+
+
+def _python_cmd() -> str:
+    exe = Path(sys.executable)
+    try:
+        return str(exe.relative_to(Path.cwd()))
+    except ValueError:
+        return str(exe)
+
+
+def banner(stack: LocalStack) -> str:
+    assert stack.gateway is not None
+    url = stack.url
+    py = _python_cmd()
+    lines = [
+        f"Billing API (local, dev only) at {url}",
+        f"  DynamoDB emulation (moto) at {stack.moto_url}, tables: {', '.join(stack.tables) or '-'}",
+        f"  {stack.workers} Lambda worker processes; seed: {stack.seed or 'skipped'}",
+        "",
+        "Routes:",
+    ]
+    lines += [f"  {method:6} {path}  -> {fn}" for method, path, fn in stack.gateway.routes]
+    lines += ["", "Secrets in use (environment, else the dev-only defaults; never deploy these):"]
+    for name, value in stack.secrets.items():
+        source = "default" if value == DEV_SECRET_DEFAULTS[name] else "from env"
+        lines.append(f"  {name}={value}  ({source})")
+    lines += [
+        "",
+        "Tokens:",
+        f"  internal (svc-demo, expires in 5 min): {internal_token(environ=stack.environ)}",
+        f"  admin (ops-admin, 12 h): {admin_token(environ=stack.environ)}",
+        f"  user (acct-demo, 12 h): {user_token(environ=stack.environ)}",
+        f"  a fresh one any time: {py} -m devserver.tokens internal|admin|user [subject]",
+        "",
+        "Try:",
+    ]
+    paths = {(method, path) for method, path, _ in stack.gateway.routes}
+    curls = []
+    if ("GET", "/api/billing/pricing") in paths:
+        curls.append(f"  curl -s {url}/api/billing/pricing")
+    if ("POST", "/api/internal/billing/reserve") in paths:
+        curls.append(
+            f"  curl -s -X POST {url}/api/internal/billing/reserve"
+            f' -H "Authorization: Bearer $({py} -m devserver.tokens internal)"'
+            " -H 'Content-Type: application/json'"
+            """ -d '{"accountId": "acct-demo", "estimatedCostMicro": "1000000"}'"""
+        )
+    if not curls:
+        method, path, _ = stack.gateway.routes[0]
+        curls.append(f"  curl -s -X {method} {url}{path}")
+    lines += curls
+    lines += ["", "Ctrl-C to stop."]
+    return "\n".join(lines)
+
+
+def _write_ready_file(path: str, stack: LocalStack) -> None:
+    target = Path(path)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(json.dumps({"url": stack.url, "motoUrl": stack.moto_url, "pid": os.getpid()}))
+    os.replace(tmp, target)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    # One handler at the root before anything logs: werkzeug's access log then goes through it
+    # (werkzeug adds its own handler when there is none, which later doubles every line).
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("samcli").setLevel(logging.WARNING)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if stop.is_set():  # a second Ctrl-C: give up on a clean stop
+            os._exit(130)
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    try:
+        stack = LocalStack(
+            args.template,
+            host=args.host,
+            port=default_port() if args.port is None else args.port,
+            moto_port=args.moto_port,
+            workers=args.workers,
+            seed=None if args.no_seed else args.seed,
+        )
+        stack.start()
+    except LambdaInvocationError as exc:
+        print(f"devserver: seeding with {args.seed} failed: {exc}. Use --no-seed to start empty.", file=sys.stderr)
+        return 1
+    except (OSError, SamCliVersionError, MotoVersionError) as exc:
+        print(f"devserver: cannot start: {exc}", file=sys.stderr)
+        return 1
+    try:
+        if not args.quiet:
+            print(banner(stack), flush=True)
+        if args.ready_file:
+            _write_ready_file(args.ready_file, stack)
+        while not stop.wait(0.1):
+            pass
+        print("devserver: stopping", file=sys.stderr, flush=True)
+    finally:
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
