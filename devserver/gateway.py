@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from devserver.template import DEFAULT_TEMPLATE, load_stacks, quiet_sam
+from devserver.template import DEFAULT_TEMPLATE, load_stacks, load_template, quiet_sam
 
 SAM_CLI_VERSION = "1.170.0"
 
@@ -80,6 +80,7 @@ class Gateway:
             api=self.api, lambda_runner=self.runner, port=self.requested_port, host=self.host
         )
         service.create()
+        self._serve_gateway_responses(service._app)
         # LocalApigwService.run() would block in Flask's dev server and install its own SIGTERM
         # handler; serving its app ourselves lets the caller own the signals and the shutdown.
         self._server = make_server(self.host, self.requested_port, service._app, threaded=True)
@@ -89,6 +90,26 @@ class Gateway:
         )
         self._thread.start()
         return self
+
+    def _serve_gateway_responses(self, app: Any) -> None:
+        """Unknown routes get the template's MISSING_AUTHENTICATION_TOKEN gateway response (as on
+        AWS) instead of SAM CLI's built-in 403 body."""
+        from flask import Response
+
+        api = next((r for r in (load_template(self.template).get("Resources") or {}).values()
+                    if r.get("Type") == "AWS::Serverless::Api"), {})
+        configured = (api.get("Properties") or {}).get("GatewayResponses") or {}
+        missing = configured.get("MISSING_AUTHENTICATION_TOKEN")
+        if not missing:
+            return
+        status = int(missing.get("StatusCode", 403))
+        body = (missing.get("ResponseTemplates") or {}).get("application/json", "{}")
+
+        def route_not_found(*_: Any) -> Any:
+            return Response(body, status=status, mimetype="application/json")
+
+        app.register_error_handler(404, route_not_found)
+        app.register_error_handler(405, route_not_found)
 
     @property
     def port(self) -> int:

@@ -94,7 +94,10 @@ def test_real_template_stack_starts_with_its_tables_and_routes():
             aws_secret_access_key="testing",
         )
         assert {"BillingTable", "LedgerTable"} <= set(client.list_tables()["TableNames"])
-        assert requests.get(f"{running.url}/no/such/route", timeout=30).status_code == 403
+        missing = requests.get(f"{running.url}/no/such/route", timeout=30)
+        # template.yaml's GatewayResponses.MISSING_AUTHENTICATION_TOKEN, as API Gateway would answer
+        assert missing.status_code == 404
+        assert missing.json()["error"]["code"] == "ROUTE_NOT_FOUND"
 
 
 def test_routes_come_from_the_template():

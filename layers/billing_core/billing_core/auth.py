@@ -69,45 +69,52 @@ def _decode(token: str, kind: _Kind, secret: str) -> dict:
     )
 
 
-def _signed_by(token: str, kind: _Kind) -> str | None:
-    """The secret among this kind's that signed the token, or None."""
-    for env in kind.secret_envs:
-        secret = settings.secret(env)
-        if not secret:
-            continue
+def _secrets(kind: _Kind) -> list[str]:
+    return [s for s in (settings.secret(env) for env in kind.secret_envs) if s]
+
+
+def _genuine_for(token: str, kind: _Kind) -> bool:
+    """Whether one of this kind's secrets signed the token (claims not checked)."""
+    for secret in _secrets(kind):
         try:
-            jwt.decode(token, secret, algorithms=ALGORITHMS, options={"verify_signature": True, "verify_exp": False,
-                                                                      "verify_aud": False, "verify_iss": False,
-                                                                      "verify_iat": False, "verify_nbf": False})
-            return secret
+            jwt.decode(token, secret, algorithms=ALGORITHMS, options={
+                "verify_exp": False, "verify_aud": False, "verify_iss": False, "verify_iat": False,
+                "verify_nbf": False})
+            return True
+        except jwt.PyJWTError:
+            continue
+    return False
+
+
+def _claims(token: str, kind: _Kind, kind_name: str) -> dict | None:
+    """Verified claims under the first of this kind's secrets that signed the token, else None.
+    PyJWT checks the signature before any claim, so a wrong secret never reaches claim errors."""
+    for secret in _secrets(kind):
+        try:
+            return _decode(token, kind, secret)
         except jwt.InvalidSignatureError:
             continue
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("token has expired", code="TOKEN_EXPIRED") from None
+        except jwt.InvalidAudienceError:
+            raise Forbidden(f"this route needs a {kind_name} token", code="WRONG_AUDIENCE") from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise Unauthorized(f"token lacks the required claim '{exc.claim}'", code="INVALID_TOKEN") from None
+        except jwt.InvalidIssuerError:
+            raise Unauthorized("token issuer is not accepted", code="INVALID_TOKEN") from None
         except jwt.PyJWTError:
-            return None
+            raise Unauthorized("token is invalid", code="INVALID_TOKEN") from None
     return None
 
 
 def authenticate(headers: Mapping[str, str] | None, kind_name: str) -> Principal:
     token = bearer_token(headers)
     kinds = _kinds()
-    kind = kinds[kind_name]
-    secret = _signed_by(token, kind)
-    if secret is None:
-        if any(_signed_by(token, other) for name, other in kinds.items() if name != kind_name):
+    claims = _claims(token, kinds[kind_name], kind_name)
+    if claims is None:
+        if any(_genuine_for(token, other) for name, other in kinds.items() if name != kind_name):
             raise Forbidden(f"this route needs a {kind_name} token", code="WRONG_AUDIENCE")
         raise Unauthorized("token is malformed or its signature is invalid", code="INVALID_TOKEN")
-    try:
-        claims = _decode(token, kind, secret)
-    except jwt.ExpiredSignatureError:
-        raise Unauthorized("token has expired", code="TOKEN_EXPIRED") from None
-    except jwt.InvalidAudienceError:
-        raise Forbidden(f"this route needs a {kind_name} token", code="WRONG_AUDIENCE") from None
-    except jwt.MissingRequiredClaimError as exc:
-        raise Unauthorized(f"token lacks the required claim '{exc.claim}'", code="INVALID_TOKEN") from None
-    except jwt.InvalidIssuerError:
-        raise Unauthorized("token issuer is not accepted", code="INVALID_TOKEN") from None
-    except jwt.PyJWTError:
-        raise Unauthorized("token is invalid", code="INVALID_TOKEN") from None
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject.strip():
         raise Unauthorized("token subject is empty", code="INVALID_TOKEN")

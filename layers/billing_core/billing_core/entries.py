@@ -38,11 +38,14 @@ class Entry:
     shard_seed: str | None = None
 
     def action(self) -> dynamo.Action:
+        # System-account shares live in shard partitions and are read by summing shards, not
+        # by pool or type: leaving them out of both indexes saves two writes per share.
+        indexed = self.shard_seed is None
         item = {
             "pk": keys.entry_pk(self.account_id, self.shard_seed),
             "sk": keys.entry_sk(self.created_at, self.entry_id),
-            "poolPk": keys.pool_pk(self.account_id, self.pool_id),
-            "typePk": keys.type_pk(self.account_id, self.entry_type),
+            "poolPk": keys.pool_pk(self.account_id, self.pool_id) if indexed else None,
+            "typePk": keys.type_pk(self.account_id, self.entry_type) if indexed else None,
             "entryId": self.entry_id,
             "accountId": self.account_id,
             "poolId": self.pool_id,
