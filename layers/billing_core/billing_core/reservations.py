@@ -13,6 +13,7 @@ and the original responses, and it is written in the same transaction as the mon
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -91,7 +92,6 @@ def reserve(
             plan: list[tuple[lots.Lot, int]] = []
         else:
             plan = lots.plan_draw(pool.lots, estimate, now_iso)
-            backed = sum(take for _, take in plan)
             if mode == "live" and available < estimate:
                 existing = dynamo.get(_table(), keys.reservation_key(reservation_id))
                 if existing is not None:  # a retry of a reservation that did succeed
@@ -106,7 +106,7 @@ def reserve(
                 raise InvalidInput("this reservation would span too many credit lots; reserve less at once",
                                    code="TOO_MANY_LOTS")
         backed = sum(take for _, take in plan)
-        expires = now + ttl
+        expires = math.ceil(now + ttl)  # whole seconds: the reported expiresAt is exactly what the conditions use
         response = {
             "reservationId": reservation_id,
             "reservedMicro": money.fmt(estimate),
