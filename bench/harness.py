@@ -1,18 +1,15 @@
 """What the benchmark shares: paths and environment, in-process handler invocation with API Gateway
-events (the same shape tests/conftest.py builds), tokens, and DynamoDB call recording through
+events (devserver.invoke, shared with the tests), tokens (devserver.tokens), and DynamoDB call recording through
 botocore's event hooks on billing_core.dynamo.client()."""
 
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import os
 import sys
-import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +20,9 @@ TEMPLATE = ROOT / "template.yaml"
 for _path in (str(ROOT), str(LAYER)):
     if _path not in sys.path:
         sys.path.insert(0, _path)
+
+from devserver import tokens  # noqa: E402
+from devserver.invoke import LambdaContext, event, load_handler, routes  # noqa: E402
 
 # Production settings (template.yaml Globals) where they matter; fake credentials for moto.
 # The one deliberate difference: the per-service rate limit is raised so the benchmark's
@@ -61,90 +61,27 @@ def apply_env() -> None:
 
 
 def internal_token(sub: str = "svc-bench", lifetime: int = 300) -> str:
-    import jwt
-
-    now = int(time.time())
-    payload = {"iss": "loa-finn", "aud": "arrakis-internal", "sub": sub, "iat": now, "exp": now + lifetime}
-    return jwt.encode(payload, BENCH_ENV["BILLING_INTERNAL_JWT_SECRET"], algorithm="HS256")
+    return tokens.internal_token(sub, environ=BENCH_ENV, lifetime=lifetime)
 
 
 def admin_token(sub: str = "ops-bench") -> str:
-    import jwt
-
-    now = int(time.time())
-    payload = {"aud": "arrakis-billing-admin", "sub": sub, "iat": now, "exp": now + 3600}
-    return jwt.encode(payload, BENCH_ENV["BILLING_ADMIN_JWT_SECRET"], algorithm="HS256")
+    return tokens.admin_token(sub, environ=BENCH_ENV)
 
 
 def user_token(sub: str) -> str:
-    import jwt
-
-    payload = {"sub": sub, "exp": int(time.time()) + 3600}
-    return jwt.encode(payload, BENCH_ENV["BILLING_USER_JWT_SECRET"], algorithm="HS256")
+    return tokens.user_token(sub, environ=BENCH_ENV)
 
 
 # -- handlers ----------------------------------------------------------------------------------
 
-_modules: dict[str, Any] = {}
-
 
 def handler(name: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    """functions/<name>/app.py's lambda_handler, loaded once (as tests/conftest.py does)."""
-    if name not in _modules:
-        spec = importlib.util.spec_from_file_location(f"handler_{name}", ROOT / "functions" / name / "app.py")
-        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        spec.loader.exec_module(module)  # type: ignore[union-attr]
-        _modules[name] = module
-    return _modules[name].lambda_handler
-
-
-@dataclass
-class LambdaContext:
-    function_name: str = "bench-function"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:bench-function"
-    aws_request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 10_000
-
-
-ROUTES = {
-    "reserve": ("reserve", "POST", "/api/internal/billing/reserve"),
-    "finalize": ("finalize", "POST", "/api/internal/billing/finalize"),
-    "release": ("release", "POST", "/api/internal/billing/release"),
-    "balance": ("balance", "GET", "/api/billing/balance"),
-    "history": ("history", "GET", "/api/billing/history"),
-    "mint": ("admin", "POST", "/admin/billing/accounts/{accountId}/mint"),
-    "mode": ("admin", "PUT", "/admin/billing/config/mode"),
-}
-
-
-def event(route: str, body: Any = None, *, token: str | None = None, query: dict | None = None,
-          path: dict | None = None) -> dict[str, Any]:
-    """An API Gateway REST proxy event, as API Gateway hands it to the function."""
-    _, method, resource = ROUTES[route]
-    concrete = resource
-    for name, value in (path or {}).items():
-        concrete = concrete.replace("{" + name + "}", value)
-    headers = {"Content-Type": "application/json"}
-    if token is not None:
-        headers["Authorization"] = f"Bearer {token}"
-    return {
-        "resource": resource, "path": concrete, "httpMethod": method, "headers": headers,
-        "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": query,
-        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
-        "pathParameters": path, "stageVariables": None,
-        "requestContext": {"requestId": uuid.uuid4().hex, "stage": "v1", "httpMethod": method,
-                           "resourcePath": resource, "path": concrete},
-        "body": json.dumps(body) if body is not None else None,
-        "isBase64Encoded": False,
-    }
+    """functions/<name>/app.py's lambda_handler, loaded once."""
+    return load_handler(name).lambda_handler
 
 
 def invoke(route: str, ev: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    result = handler(ROUTES[route][0])(ev, LambdaContext())
+    result = handler(routes()[route].code_dir)(ev, LambdaContext())
     return result["statusCode"], json.loads(result["body"]) if result.get("body") else {}
 
 

@@ -16,31 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from devserver import tokens  # noqa: E402
-
-
-def proxy_event(method: str, resource: str, *, token: str | None = None, body: dict | None = None,
-                query: dict | None = None, path_params: dict | None = None) -> dict:
-    path = resource
-    for name, value in (path_params or {}).items():
-        path = path.replace("{" + name + "}", value)
-    headers = {"Content-Type": "application/json", "Host": "127.0.0.1:3000"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    return {
-        "resource": resource,
-        "path": path,
-        "httpMethod": method,
-        "headers": headers,
-        "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": query,
-        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
-        "pathParameters": path_params,
-        "stageVariables": None,
-        "requestContext": {"resourcePath": resource, "httpMethod": method, "path": f"/v1{path}", "stage": "v1",
-                           "requestId": "sample-request", "identity": {"sourceIp": "127.0.0.1"}},
-        "body": json.dumps(body) if body is not None else None,
-        "isBase64Encoded": False,
-    }
+from devserver.invoke import proxy_event  # noqa: E402
 
 
 def events() -> dict[str, dict]:
@@ -56,7 +32,7 @@ def events() -> dict[str, dict]:
         "history": proxy_event("GET", "/api/billing/history", token=user, query={"limit": "10"}),
         "pricing": proxy_event("GET", "/api/billing/pricing"),
         "admin": proxy_event("POST", "/admin/billing/accounts/{accountId}/mint", token=admin,
-                             path_params={"accountId": "acct-demo"}, body={
+                             path={"accountId": "acct-demo"}, body={
                                  "amountMicro": "5000000", "sourceType": "deposit",
                                  "description": "sample credit", "idempotencyKey": "sample-mint-1"}),
         "openapi": proxy_event("GET", "/api/billing/openapi.json"),

@@ -3,17 +3,16 @@ without HTTP, and token minting for the three caller kinds."""
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import os
 import time
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
+
+from devserver.invoke import event, invoke, load_handler, reply
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,7 +34,6 @@ TEST_ENV = {
     "POWERTOOLS_SERVICE_NAME": "billing",
     "POWERTOOLS_METRICS_NAMESPACE": "CreditBilling",
 }
-HANDLERS = ("reserve", "finalize", "release", "balance", "history", "pricing", "admin", "openapi")
 
 
 @pytest.fixture(autouse=True)
@@ -98,27 +96,8 @@ def tokens() -> type[Tokens]:
     return Tokens
 
 
-_modules: dict[str, Any] = {}
-
-
 def handler_module(name: str) -> Any:
-    if name not in _modules:
-        spec = importlib.util.spec_from_file_location(f"handler_{name}", ROOT / "functions" / name / "app.py")
-        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        spec.loader.exec_module(module)  # type: ignore[union-attr]
-        _modules[name] = module
-    return _modules[name]
-
-
-@dataclass
-class LambdaContext:
-    function_name: str = "test-function"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
-    aws_request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 10_000
+    return load_handler(name)
 
 
 @dataclass
@@ -132,46 +111,13 @@ class Reply:
         return (self.body.get("error") or {}).get("code")
 
 
-# route -> (handler, method, resource path with {params})
-ROUTES = {
-    "reserve": ("reserve", "POST", "/api/internal/billing/reserve"),
-    "finalize": ("finalize", "POST", "/api/internal/billing/finalize"),
-    "release": ("release", "POST", "/api/internal/billing/release"),
-    "balance": ("balance", "GET", "/api/billing/balance"),
-    "history": ("history", "GET", "/api/billing/history"),
-    "pricing": ("pricing", "GET", "/api/billing/pricing"),
-    "mint": ("admin", "POST", "/admin/billing/accounts/{accountId}/mint"),
-    "mode": ("admin", "PUT", "/admin/billing/config/mode"),
-}
-
-
 class Api:
     """Invoke handlers in-process with API Gateway proxy events, as the Lambda service would."""
 
     def call(self, route: str, body: Any = None, *, token: str | None = None, query: dict | None = None,
              path: dict | None = None, raw_body: str | None = None, headers: dict | None = None) -> Reply:
-        handler, method, resource = ROUTES[route]
-        concrete = resource
-        for name, value in (path or {}).items():
-            concrete = concrete.replace("{" + name + "}", value)
-        all_headers = {"Content-Type": "application/json", **(headers or {})}
-        if token is not None:
-            all_headers["Authorization"] = f"Bearer {token}"
-        event = {
-            "resource": resource, "path": concrete, "httpMethod": method, "headers": all_headers,
-            "multiValueHeaders": {k: [v] for k, v in all_headers.items()},
-            "queryStringParameters": query, "multiValueQueryStringParameters":
-                {k: [v] for k, v in query.items()} if query else None,
-            "pathParameters": path, "stageVariables": None,
-            "requestContext": {"requestId": uuid.uuid4().hex, "stage": "v1", "httpMethod": method,
-                               "resourcePath": resource, "path": concrete},
-            "body": raw_body if raw_body is not None else (json.dumps(body) if body is not None else None),
-            "isBase64Encoded": False,
-        }
-        result = handler_module(handler).lambda_handler(event, LambdaContext())
-        merged = {k: v[-1] for k, v in (result.get("multiValueHeaders") or {}).items() if v}
-        merged.update(result.get("headers") or {})  # API Gateway merges both maps
-        return Reply(result["statusCode"], json.loads(result["body"]) if result.get("body") else {}, merged)
+        proxy = event(route, body, token=token, query=query, path=path, raw_body=raw_body, headers=headers)
+        return Reply(*reply(invoke(route, proxy)))
 
     # Shortcuts used by most tests.
     def mint(self, account: str, amount: int | str, *, token: str, pool: str = "general", **extra: Any) -> Reply:

@@ -9,30 +9,18 @@ this module cheaply and set their environment before the core is loaded.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 import sys
-import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from devserver.invoke import event, invoke, reply
+
 ROOT = Path(__file__).resolve().parents[2]
 LAYER = ROOT / "layers" / "billing_core"
 TEMPLATE = ROOT / "template.yaml"
-
-# route -> (functions/<dir>, template logical id, method, resource path)
-ROUTES: dict[str, tuple[str, str, str, str]] = {
-    "reserve": ("reserve", "ReserveFunction", "POST", "/api/internal/billing/reserve"),
-    "finalize": ("finalize", "FinalizeFunction", "POST", "/api/internal/billing/finalize"),
-    "release": ("release", "ReleaseFunction", "POST", "/api/internal/billing/release"),
-    "balance": ("balance", "BalanceFunction", "GET", "/api/billing/balance"),
-    "history": ("history", "HistoryFunction", "GET", "/api/billing/history"),
-    "pricing": ("pricing", "PricingFunction", "GET", "/api/billing/pricing"),
-    "mint": ("admin", "AdminFunction", "POST", "/admin/billing/accounts/{accountId}/mint"),
-    "mode": ("admin", "AdminFunction", "PUT", "/admin/billing/config/mode"),
-}
 
 SECRET_NAMES = (
     "BILLING_INTERNAL_JWT_SECRET",
@@ -40,38 +28,6 @@ SECRET_NAMES = (
     "BILLING_ADMIN_JWT_SECRET_PREV",
     "BILLING_USER_JWT_SECRET",
 )
-
-
-def event(route: str, body: Any = None, *, token: str | None = None, query: dict | None = None,
-          path: dict | None = None, raw_body: str | None = None, headers: dict | None = None) -> dict[str, Any]:
-    """An API Gateway REST proxy event for `route`, as the Lambda service would pass it."""
-    _, _, method, resource = ROUTES[route]
-    concrete = resource
-    for name, value in (path or {}).items():
-        concrete = concrete.replace("{" + name + "}", value)
-    all_headers = {"Content-Type": "application/json", **(headers or {})}
-    if token is not None:
-        all_headers["Authorization"] = f"Bearer {token}"
-    return {
-        "resource": resource, "path": concrete, "httpMethod": method, "headers": all_headers,
-        "multiValueHeaders": {k: [v] for k, v in all_headers.items()},
-        "queryStringParameters": query,
-        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
-        "pathParameters": path, "stageVariables": None,
-        "requestContext": {"requestId": uuid.uuid4().hex, "stage": "v1", "httpMethod": method,
-                           "resourcePath": resource, "path": concrete},
-        "body": raw_body if raw_body is not None else (json.dumps(body) if body is not None else None),
-        "isBase64Encoded": False,
-    }
-
-
-def reply(result: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
-    """(status, parsed body, headers) of a proxy response."""
-    body = json.loads(result["body"]) if result.get("body") else {}
-    headers = dict(result.get("headers") or {})
-    for name, values in (result.get("multiValueHeaders") or {}).items():  # API Gateway sends both maps
-        headers.setdefault(name, values[-1])
-    return result["statusCode"], body, headers
 
 
 @contextlib.contextmanager
@@ -198,9 +154,6 @@ def reservation(client: Any, reservation_id: str) -> dict[str, Any] | None:
 
 # -- worker processes (multiprocessing, spawn) ------------------------------------------------
 
-_handlers: dict[str, Any] = {}
-
-
 def worker_init(env: dict[str, str], clock_offset: float = 0.0) -> None:
     """Runs once in each worker process: the function's environment, the layer on sys.path."""
     os.environ.update(env)
@@ -213,31 +166,9 @@ def worker_init(env: dict[str, str], clock_offset: float = 0.0) -> None:
     clock.advance(clock_offset)
 
 
-def _handler(directory: str) -> Any:
-    if directory not in _handlers:
-        spec = importlib.util.spec_from_file_location(f"handler_{directory}", ROOT / "functions" / directory / "app.py")
-        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        spec.loader.exec_module(module)  # type: ignore[union-attr]
-        _handlers[directory] = module.lambda_handler
-    return _handlers[directory]
-
-
-class _Context:
-    function_name = "integration-worker"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:integration-worker"
-
-    def __init__(self) -> None:
-        self.aws_request_id = uuid.uuid4().hex
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 10_000
-
-
 def worker_invoke(route: str, kwargs: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str], int]:
     """One handler invocation in this worker process: (status, body, headers, pid)."""
-    directory = ROUTES[route][0]
-    status, body, headers = reply(_handler(directory)(event(route, **kwargs), _Context()))
+    status, body, headers = reply(invoke(route, event(route, **kwargs)))
     return status, body, headers, os.getpid()
 
 

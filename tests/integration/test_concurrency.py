@@ -13,17 +13,15 @@ from typing import Any
 
 import pytest
 
+from devserver.invoke import event, reply, routes
 from tests.conftest import TEST_ENV, Tokens
 from tests.integration.support import (
-    ROUTES,
     SECRET_NAMES,
     TEMPLATE,
     assert_lot_invariant,
     entries_for,
-    event,
     ledger,
     lot_totals,
-    reply,
     reservation,
 )
 
@@ -37,7 +35,7 @@ class Stack:
         self.db = engine.client("dynamodb")
 
     def call(self, route: str, body: Any = None, **kwargs: Any) -> tuple[int, dict[str, Any], dict[str, str]]:
-        return reply(self.runner.invoke_direct(ROUTES[route][1], event(route, body, **kwargs)))
+        return reply(self.runner.invoke_direct(routes()[route].function_id, event(route, body, **kwargs)))
 
     def together(self, calls: list[tuple[str, Any, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
         """Send all calls at once (each from its own thread, each handled in a worker process)."""

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from billing_core import clock
 
-from tests.conftest import ROOT, TEST_ENV, LambdaContext, Tokens, handler_module
+from devserver.invoke import LambdaContext, event
+from tests.conftest import ROOT, TEST_ENV, Tokens, handler_module
 from tests.integration.support import (
     TEMPLATE,
     entries_for,
-    event,
     ledger,
     lot_totals,
     lots,

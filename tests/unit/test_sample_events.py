@@ -3,7 +3,8 @@ fresh token swapped in, since the committed ones expire)."""
 
 import json
 
-from tests.conftest import ROOT, LambdaContext, handler_module
+from devserver.invoke import LambdaContext
+from tests.conftest import ROOT, handler_module
 
 KIND = {"reserve": "internal", "finalize": "internal", "release": "internal", "balance": "user",
         "history": "user", "admin": "admin"}
