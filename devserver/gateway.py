@@ -9,6 +9,7 @@ SAM CLI internals, hence the pinned version.
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,19 @@ class Gateway:
 
         app.register_error_handler(404, route_not_found)
         app.register_error_handler(405, route_not_found)
+
+        @app.before_request
+        def refuse_non_utf8_body() -> Any:
+            # SAM CLI decodes bodies as UTF-8 before building the event and answers 502 when it
+            # cannot; JSON is UTF-8 by definition, so answer what the handler would: 400.
+            from flask import request
+
+            try:
+                request.get_data(cache=True).decode("utf-8")
+            except UnicodeDecodeError:
+                error = {"code": "INVALID_JSON", "message": "request body is not valid UTF-8 JSON", "details": {}}
+                return Response(json.dumps({"error": error}), status=400, mimetype="application/json")
+            return None
 
     @property
     def port(self) -> int:

@@ -9,15 +9,20 @@ from typing import Any
 from billing_core import clock, dynamo, keys, money, settings
 
 
+def _available(totals: dict[str, int]) -> int:
+    return totals["available"] - totals["debt"] - totals["unbacked"]
+
+
 def balance(account_id: str, pool_id: str | None = None) -> dict[str, Any]:
     items = dynamo.query_prefix(settings.billing_table(), keys.account_pk(account_id), keys.balance_prefix(pool_id))
     now_iso = clock.iso(clock.now())
     pools: dict[str, dict[str, int]] = defaultdict(
-        lambda: {"available": 0, "reserved": 0, "consumed": 0, "expired": 0, "debt": 0})
+        lambda: {"available": 0, "reserved": 0, "consumed": 0, "expired": 0, "debt": 0, "unbacked": 0})
     for item in items:
         totals = pools[item["poolId"]]
         if "#DEBT" in item["sk"]:
             totals["debt"] += item.get("debt", 0)
+            totals["unbacked"] += item.get("unbacked", 0)
             continue
         expired = item.get("expiresAt") is not None and item["expiresAt"] <= now_iso
         totals["expired" if expired else "available"] += item["available"]
@@ -30,12 +35,13 @@ def balance(account_id: str, pool_id: str | None = None) -> dict[str, Any]:
         t = pools[pid]
         out.append({
             "poolId": pid,
-            # Debt (soft mode) is owed from the pool, so it shows as negative availability.
-            "availableMicro": money.fmt(t["available"] - t["debt"]),
-            "reservedMicro": money.fmt(t["reserved"]),
+            # Soft mode: debt is owed and unbacked reservations are held from the pool, so both
+            # show as negative availability; the unbacked holds count as reserved.
+            "availableMicro": money.fmt(_available(t)),
+            "reservedMicro": money.fmt(t["reserved"] + t["unbacked"]),
             "consumedMicro": money.fmt(t["consumed"]),
             "expiredMicro": money.fmt(t["expired"]),
             "debtMicro": money.fmt(t["debt"]),
         })
-    total = sum(pools[p]["available"] - pools[p]["debt"] for p in pools)
+    total = sum(_available(pools[p]) for p in pools)
     return {"accountId": account_id, "pools": out, "totalAvailableMicro": money.fmt(total)}

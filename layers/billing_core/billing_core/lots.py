@@ -51,20 +51,27 @@ class Lot:
 
 @dataclass(frozen=True)
 class PoolSnapshot:
-    """What one strongly consistent Query of an account's pool returns: its lots in draw order and its debt."""
+    """What one strongly consistent Query of an account's pool returns: its lots in draw order,
+    its debt (soft-mode consumption the lots did not cover) and its unbacked holds (the part of
+    pending soft-mode reservations the lots could not back)."""
 
     lots: list[Lot]
     debt: int
+    unbacked: int
 
     def drawable(self, now_iso: str) -> int:
         return sum(lot.drawable(now_iso) for lot in self.lots)
+
+    def available(self, now_iso: str) -> int:
+        """What the account can still spend: negative when it owes or holds more than it has."""
+        return self.drawable(now_iso) - self.debt - self.unbacked
 
 
 def read_pool(account_id: str, pool_id: str) -> PoolSnapshot:
     items = dynamo.query_prefix(settings.billing_table(), keys.account_pk(account_id), keys.balance_prefix(pool_id))
     lots = [Lot.from_item(i) for i in items if i["sk"].startswith(f"BAL#{pool_id}#LOT#")]
-    debt = next((i.get("debt", 0) for i in items if i["sk"] == keys.debt_sk(pool_id)), 0)
-    return PoolSnapshot(lots=lots, debt=debt)
+    shortfall = next((i for i in items if i["sk"] == keys.debt_sk(pool_id)), {})
+    return PoolSnapshot(lots=lots, debt=shortfall.get("debt", 0), unbacked=shortfall.get("unbacked", 0))
 
 
 def plan_draw(lots: list[Lot], amount: int, now_iso: str) -> list[tuple[Lot, int]]:
@@ -113,11 +120,18 @@ def debt_key(account_id: str, pool_id: str) -> dict[str, str]:
     return {"pk": keys.account_pk(account_id), "sk": keys.debt_sk(pool_id)}
 
 
-def add_debt_action(account_id: str, pool_id: str, amount: int) -> dynamo.Action:
+def shortfall_action(account_id: str, pool_id: str, *, debt: int = 0, unbacked: int = 0) -> dynamo.Action:
+    """Soft mode's pool item: `debt` only grows here (mint settles it); `unbacked` moves by the
+    signed amount and its condition keeps it >= 0."""
+    values: dict[str, Any] = {":zero": 0, ":d": debt, ":u": unbacked, ":pool": pool_id, ":acct": account_id}
+    condition = None
+    if unbacked < 0:
+        condition, values[":need"] = "#unb >= :need", -unbacked
     return dynamo.update(
         settings.billing_table(), debt_key(account_id, pool_id),
-        "SET #debt = if_not_exists(#debt, :zero) + :d, poolId = :pool, accountId = :acct",
-        names={"#debt": "debt"}, values={":zero": 0, ":d": amount, ":pool": pool_id, ":acct": account_id}, tag="debt",
+        "SET #debt = if_not_exists(#debt, :zero) + :d, #unb = if_not_exists(#unb, :zero) + :u, "
+        "poolId = :pool, accountId = :acct",
+        condition=condition, names={"#debt": "debt", "#unb": "unbacked"}, values=values, tag="debt",
     )
 
 

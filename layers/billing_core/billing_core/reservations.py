@@ -86,7 +86,7 @@ def reserve(
         now = clock.now()
         now_iso = clock.iso(now)
         pool = lots.read_pool(account_id, pool_id)
-        available = pool.drawable(now_iso) - pool.debt
+        available = pool.available(now_iso)
         mode = cfg.mode
         if mode == "shadow":
             plan: list[tuple[lots.Lot, int]] = []
@@ -127,6 +127,8 @@ def reserve(
         actions = [dynamo.put(_table(), item, tag="reservation", condition="attribute_not_exists(pk)")]
         actions += [lots.reserve_action(account_id, lot.sk, take, tag=f"lot:{i}") for i, (lot, take) in
                     enumerate(plan)]
+        if mode == "soft" and backed < estimate:  # held against the pool: its availability goes negative
+            actions.append(lots.shortfall_action(account_id, pool_id, unbacked=estimate - backed))
         metadata: dict[str, Any] = {"backedMicro": backed, "expiresAt": clock.iso(expires)}
         if mode == "shadow":
             metadata["wouldRefuse"] = available < estimate
@@ -161,9 +163,17 @@ def _status_conflict(res: dict[str, Any]) -> ConflictError:
     return ConflictError(f"reservation is {status}", code=code, details=details)
 
 
+def _unbacked(res: dict[str, Any]) -> int:
+    return res["estimateMicro"] - res["backedMicro"] if res["mode"] == "soft" else 0
+
+
 def _return_all_actions(res: dict[str, Any]) -> list[dynamo.Action]:
-    return [lots.settle_action(res["accountId"], a["sk"], a["amount"], 0, tag=f"lot:{i}")
-            for i, a in enumerate(res.get("allocations") or [])]
+    """Everything the reservation held goes back: lots to available, the unbacked hold dropped."""
+    actions = [lots.settle_action(res["accountId"], a["sk"], a["amount"], 0, tag=f"lot:{i}")
+               for i, a in enumerate(res.get("allocations") or [])]
+    if _unbacked(res):
+        actions.append(lots.shortfall_action(res["accountId"], res["poolId"], unbacked=-_unbacked(res)))
+    return actions
 
 
 def expire(res: dict[str, Any], *, actor: str, rate: RateCharge | None) -> bool:
@@ -259,8 +269,9 @@ def finalize(*, reservation_id: str, actual: int, caller: Caller, rate: RateChar
         )]
         actions += [lots.settle_action(res["accountId"], a["sk"], a["amount"], consume, tag=f"lot:{i}")
                     for i, (a, consume) in enumerate(per_lot)]
-        if debt:
-            actions.append(lots.add_debt_action(res["accountId"], res["poolId"], debt))
+        if debt or _unbacked(res):
+            actions.append(lots.shortfall_action(res["accountId"], res["poolId"], debt=debt,
+                                                 unbacked=-_unbacked(res)))
         actions.append(Entry(
             account_id=res["accountId"], pool_id=res["poolId"], entry_type=_entry_type(mode, "finalize"),
             amount=charged, entry_id=f"{reservation_id}:finalize", created_at=now_iso, actor=caller.actor,
