@@ -180,6 +180,9 @@ def handler(route_source: Router, *, auth_kind: str | None) -> Callable[[dict[st
         except BillingError as exc:
             logger.info("request refused", extra={"code": exc.code, "status": exc.status})
             return _from_error(exc)
+        except Exception:
+            logger.exception("unhandled error outside the resolver")
+            return error_response(500, "INTERNAL_ERROR", "internal error")
         finally:
             _principal.reset(principal_token)
             _rate.reset(rate_token)
