@@ -170,13 +170,17 @@ def mint(
                            code="SYSTEM_ACCOUNT")
     now = clock.now()
     now_iso = clock.iso(now)
-    if expires_at is not None and expires_at <= now_iso:
-        raise InvalidInput("expiresAt must be in the future", code="EXPIRY_IN_PAST")
     req_hash = idempotency.request_hash({
         "op": "mint", "accountId": account_id, "poolId": pool_id, "amount": amount,
         "sourceType": source_type, "description": description, "expiresAt": expires_at,
     })
     scope = "mint"
+    if expires_at is not None and expires_at <= now_iso:
+        # A retry of a mint that succeeded before its lot expired still gets the original lot.
+        original = idempotency.replay(scope, idempotency_key, req_hash) if idempotency_key else None
+        if original is not None:
+            return original
+        raise InvalidInput("expiresAt must be in the future", code="EXPIRY_IN_PAST")
     for _ in range(OPTIMISTIC_ATTEMPTS):
         debt_item = dynamo.get(settings.billing_table(), debt_key(account_id, pool_id))
         debt = debt_item.get("debt", 0) if debt_item else 0
