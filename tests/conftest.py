@@ -12,6 +12,7 @@ from typing import Any
 import jwt
 import pytest
 
+from devserver.inprocess import billing_backend
 from devserver.invoke import event, invoke, load_handler, reply
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,23 +49,8 @@ def _environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def aws(_environment: None):
     """A fresh patched moto (item-level transaction rollback, serialized) with the template's
     tables, seeded like a new deployment (shadow mode)."""
-    from billing_core import bootstrap, clock, config, dynamo
-    from moto import mock_aws
-
-    from devserver.engine import apply_moto_patches
-    from devserver.template import create_tables
-
-    apply_moto_patches()
-    with mock_aws():
-        dynamo.reset_client()
-        config.invalidate()
-        clock.reset()
-        create_tables(dynamo.client(), ROOT / "template.yaml")
-        bootstrap.seed()
-        yield dynamo.client()
-        dynamo.reset_client()
-        config.invalidate()
-        clock.reset()
+    with billing_backend(ROOT / "template.yaml") as client:
+        yield client
 
 
 class Tokens:

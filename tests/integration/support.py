@@ -35,30 +35,16 @@ def in_process_moto(env: Mapping[str, str]) -> Iterator[Any]:
     """What the `aws` fixture gives, for a whole module: a patched in-process moto with the
     template's tables, seeded (shadow mode). Yields the DynamoDB client the core uses."""
     import pytest
-    from billing_core import bootstrap, clock, config, dynamo
-    from moto import mock_aws
 
-    from devserver.engine import apply_moto_patches
-    from devserver.template import create_tables
+    from devserver.inprocess import billing_backend
 
     with pytest.MonkeyPatch.context() as mp:
         for name, value in env.items():
             mp.setenv(name, value)
         mp.delenv("AWS_ENDPOINT_URL", raising=False)
         mp.delenv("AWS_ENDPOINT_URL_DYNAMODB", raising=False)
-        apply_moto_patches()
-        with mock_aws():
-            dynamo.reset_client()
-            config.invalidate()
-            clock.reset()
-            create_tables(dynamo.client(), TEMPLATE)
-            bootstrap.seed()
-            try:
-                yield dynamo.client()
-            finally:
-                dynamo.reset_client()
-                config.invalidate()
-                clock.reset()
+        with billing_backend(TEMPLATE) as client:
+            yield client
 
 
 # -- state reads (any DynamoDB client: in-process moto or the engine) ------------------------

@@ -1,0 +1,35 @@
+"""A fresh billing backend inside this process: patched moto (item-level transaction rollback,
+serialized), the template's tables, seeded like a new deployment (shadow mode). The one setup
+shared by the tests and the benchmark; the caller sets the environment first."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from devserver.engine import apply_moto_patches
+from devserver.template import DEFAULT_TEMPLATE, create_tables
+
+
+@contextlib.contextmanager
+def billing_backend(template: str | Path = DEFAULT_TEMPLATE) -> Iterator[Any]:
+    """Yields the DynamoDB client the core uses; every core cache is reset on the way in and out."""
+    from billing_core import bootstrap, clock, config, dynamo
+    from moto import mock_aws
+
+    def reset() -> None:
+        dynamo.reset_client()
+        config.invalidate()
+        clock.reset()
+
+    apply_moto_patches()
+    with mock_aws():
+        reset()
+        create_tables(dynamo.client(), template)
+        bootstrap.seed()
+        try:
+            yield dynamo.client()
+        finally:
+            reset()
