@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -271,7 +271,3 @@ def put_item(table: str, item: Mapping[str, Any], *, condition: str | None = Non
 
 class ConditionFailed(Exception):
     pass
-
-
-def keys_of(items: Iterable[Item], names: Sequence[str]) -> list[dict[str, Any]]:
-    return [{n: i[n] for n in names} for i in items]

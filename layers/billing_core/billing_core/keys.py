@@ -9,7 +9,6 @@ import re
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$"
 POOL_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 _ID = re.compile(ID_PATTERN)
-_POOL = re.compile(POOL_PATTERN)
 
 SYSTEM_ACCOUNTS = ("sys-foundation", "sys-commons", "sys-community-pool")
 REVENUE_SHARDS = 16
@@ -19,10 +18,6 @@ NO_EXPIRY = "~"  # sorts after every ISO timestamp: non-expiring lots are drawn 
 
 def valid_id(value: str) -> bool:
     return bool(_ID.match(value))
-
-
-def valid_pool(value: str) -> bool:
-    return bool(_POOL.match(value))
 
 
 def is_system_account(account_id: str) -> bool:
