@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
+import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,18 +87,27 @@ class LambdaContext:
         return 10_000
 
 
-_modules: dict[str, Any] = {}
+def load_module(path: Path, name: str) -> Any:
+    """Import one file as module `name` (once: a loaded name is reused). Every handler is
+    app.py, so each needs a name of its own."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
 
 
 def load_handler(code_dir: str) -> Any:
-    """functions/<code_dir>/app.py as a module (they are all app.py, so each gets its own name)."""
-    if code_dir not in _modules:
-        path = REPO_ROOT / "functions" / code_dir / "app.py"
-        spec = importlib.util.spec_from_file_location(f"handler_{code_dir}", path)
-        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        spec.loader.exec_module(module)  # type: ignore[union-attr]
-        _modules[code_dir] = module
-    return _modules[code_dir]
+    """functions/<code_dir>/app.py as a module."""
+    return load_module(REPO_ROOT / "functions" / code_dir / "app.py", f"handler_{code_dir}")
 
 
 def invoke(route: str, proxy: dict[str, Any]) -> dict[str, Any]:

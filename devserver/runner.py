@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from devserver.engine import ACCESS_KEY, REGION, SECRET_KEY
+from devserver.invoke import load_module
 from devserver.template import DEFAULT_TEMPLATE, FunctionSpec, function_specs
 from devserver.tokens import dev_secrets
 
@@ -145,26 +146,13 @@ def _error_payload(exc: BaseException, error_type: str | None = None) -> dict[st
 def _load_target(target: str) -> Any:
     """'package.module:attr' or 'path/to/file.py:attr' -> the object."""
     import importlib
-    import importlib.util
 
     module_name, _, attr = target.partition(":")
     if not attr:
         raise ValueError(f"target {target!r} must look like module:function")
     if module_name.endswith(".py"):
         path = Path(module_name).resolve()
-        unique = f"_devserver_target_{abs(hash(str(path)))}"
-        module = sys.modules.get(unique)
-        if module is None:
-            spec = importlib.util.spec_from_file_location(unique, path)
-            if spec is None or spec.loader is None:
-                raise ImportError(f"cannot load {path}")
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[unique] = module
-            try:
-                spec.loader.exec_module(module)
-            except BaseException:
-                del sys.modules[unique]
-                raise
+        module = load_module(path, f"_devserver_target_{abs(hash(str(path)))}")
     else:
         module = importlib.import_module(module_name)
     return getattr(module, attr)
@@ -184,8 +172,6 @@ class _Environment:
 
     def handler(self, logical_id: str) -> Any:
         """Import the function's handler once, under a module name of its own (all are app.py)."""
-        import importlib.util
-
         if logical_id in self.handlers:
             return self.handlers[logical_id]
         spec = self.specs[logical_id]
@@ -193,16 +179,7 @@ class _Environment:
         module_name = f"_devserver_fn_{logical_id}_{spec.handler.rpartition('.')[0].replace('.', '_')}"
         sys.path.insert(0, spec.code_dir)
         try:
-            module_spec = importlib.util.spec_from_file_location(module_name, path)
-            if module_spec is None or module_spec.loader is None:
-                raise ImportError(f"No module at {path}")
-            module = importlib.util.module_from_spec(module_spec)
-            sys.modules[module_name] = module
-            try:
-                module_spec.loader.exec_module(module)
-            except BaseException:
-                del sys.modules[module_name]
-                raise
+            module = load_module(path, module_name)
         finally:
             with contextlib.suppress(ValueError):
                 sys.path.remove(spec.code_dir)

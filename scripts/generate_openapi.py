@@ -6,7 +6,6 @@ Usage: python scripts/generate_openapi.py [--check]
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -17,15 +16,14 @@ HANDLERS = ["reserve", "finalize", "release", "balance", "history", "pricing", "
 
 
 def build() -> str:
-    sys.path.insert(0, str(ROOT / "layers" / "billing_core"))
+    sys.path[:0] = [str(ROOT / "layers" / "billing_core"), str(ROOT)]
     from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+
+    from devserver.invoke import load_handler
 
     app = APIGatewayRestResolver(enable_validation=True)
     for name in HANDLERS:
-        spec = importlib.util.spec_from_file_location(f"handler_{name}", ROOT / "functions" / name / "app.py")
-        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        spec.loader.exec_module(module)  # type: ignore[union-attr]
-        app.include_router(module.router)
+        app.include_router(load_handler(name).router)
     document = app.get_openapi_json_schema(
         title="Credit billing API",
         version="1.0.0",

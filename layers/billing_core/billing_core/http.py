@@ -22,7 +22,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
-from billing_core import auth
+from billing_core import auth, keys
 from billing_core.errors import BillingError, Forbidden, InvalidInput, PayloadTooLarge, RateLimited
 from billing_core.ratelimit import RateCharge
 from billing_core.reservations import Caller
@@ -192,8 +192,6 @@ def handler(route_source: Router, *, auth_kind: str | None) -> Callable[[dict[st
 
 
 def path_id(value: str, name: str) -> str:
-    from billing_core import keys
-
     if not keys.valid_id(value):
         raise InvalidInput(f"{name} is not a valid identifier", code="INVALID_ID")
     return value
