@@ -51,6 +51,13 @@ class InsufficientCredit(BillingError):
     code = "INSUFFICIENT_CREDIT"
 
 
+class QuotaExceeded(BillingError):
+    """A plan's monthly limit would be crossed (hard limits on). details name the quota."""
+
+    status = 402
+    code = "QUOTA_EXCEEDED"
+
+
 class PayloadTooLarge(BillingError):
     status = 413
     code = "PAYLOAD_TOO_LARGE"

@@ -70,6 +70,24 @@ def system_account_key(account_id: str) -> dict[str, str]:
     return {"pk": account_pk(account_id), "sk": "ACCOUNT"}
 
 
+# Plans and quotas (BillingTable) -------------------------------------------------------------
+
+PLANS_PK = "PLANS"  # every plan in one partition: listing them is one Query
+
+
+def plan_key(slug: str) -> dict[str, str]:
+    return {"pk": PLANS_PK, "sk": f"PLAN#{slug}"}
+
+
+def org_state_key(org_id: str) -> dict[str, str]:
+    return {"pk": f"ORG#{org_id}", "sk": "STATE"}
+
+
+def org_usage_key(org_id: str, period: str) -> dict[str, str]:
+    """period = 'YYYY-MM' (UTC calendar month): a new month starts a new counter item."""
+    return {"pk": f"ORG#{org_id}", "sk": f"USAGE#{period}"}
+
+
 # LedgerTable --------------------------------------------------------------------------------
 
 def entry_pk(account_id: str, shard_seed: str | None = None) -> str:

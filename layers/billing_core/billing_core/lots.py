@@ -9,6 +9,7 @@ DynamoDB conditions cannot add attributes together, which is why the invariant i
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,8 @@ from billing_core.errors import Contention, InvalidInput
 from billing_core.ratelimit import RateCharge
 
 SOURCE_TYPES = ("deposit", "grant", "campaign", "admin_mint")
+# Lots created by the system rather than by the admin mint route.
+INTERNAL_SOURCE_TYPES = ("adjustment",)
 MAX_LOTS_PER_RESERVATION = 80  # keeps every finalize under DynamoDB's 100-action transaction cap
 OPTIMISTIC_ATTEMPTS = 6
 
@@ -163,8 +166,16 @@ def mint(
     idempotency_key: str | None,
     actor: str,
     rate: RateCharge | None,
+    entry_type: str = "deposit",
+    entry_metadata: dict[str, Any] | None = None,
+    extra_actions: Sequence[dynamo.Action] = (),
+    idempotency_scope: str = "mint",
 ) -> dict[str, Any]:
-    """Create a lot. Outstanding debt in the pool is settled first, in the same transaction."""
+    """Create a lot. Outstanding debt in the pool is settled first, in the same transaction.
+
+    `extra_actions` join the same transaction (a payment's state change, a campaign's budget):
+    when one of them is refused, TransactionCancelled propagates with its tag in `failed`.
+    """
     if keys.is_system_account(account_id):
         raise InvalidInput("system accounts receive revenue shares; credit cannot be minted to them",
                            code="SYSTEM_ACCOUNT")
@@ -174,7 +185,7 @@ def mint(
         "op": "mint", "accountId": account_id, "poolId": pool_id, "amount": amount,
         "sourceType": source_type, "description": description, "expiresAt": expires_at,
     })
-    scope = "mint"
+    scope = idempotency_scope
     if expires_at is not None and expires_at <= now_iso:
         # A retry of a mint that succeeded before its lot expired still gets the original lot.
         original = idempotency.replay(scope, idempotency_key, req_hash) if idempotency_key else None
@@ -209,10 +220,11 @@ def mint(
                 tag="debt",
             ))
         actions.append(Entry(
-            account_id=account_id, pool_id=pool_id, entry_type="deposit", amount=amount,
-            entry_id=f"{lot_id}:deposit", created_at=now_iso, actor=actor, description=description,
-            lot_id=lot_id, metadata={"sourceType": source_type, "settledDebtMicro": settle},
+            account_id=account_id, pool_id=pool_id, entry_type=entry_type, amount=amount,
+            entry_id=f"{lot_id}:{entry_type}", created_at=now_iso, actor=actor, description=description,
+            lot_id=lot_id, metadata={"sourceType": source_type, "settledDebtMicro": settle, **(entry_metadata or {})},
         ).action())
+        actions.extend(extra_actions)
         if idempotency_key:
             actions.append(idempotency.record_action(scope, idempotency_key, req_hash, response))
         try:

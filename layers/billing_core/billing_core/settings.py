@@ -58,3 +58,30 @@ def jwt_user_audience() -> str | None:
 
 def jwt_user_issuer() -> str | None:
     return os.environ.get("BILLING_USER_JWT_ISSUER") or None
+
+
+def hard_limits_enabled() -> bool:
+    """Quota hard limits are on unless ENABLE_BILLING_HARD_LIMITS is explicitly false."""
+    return os.environ.get("ENABLE_BILLING_HARD_LIMITS", "true").strip().lower() not in ("false", "0", "no", "off")
+
+
+def default_plan_slug() -> str:
+    return os.environ.get("BILLING_DEFAULT_PLAN_SLUG", "").strip() or "starter"
+
+
+def work_queue_url() -> str:
+    return os.environ.get("WORK_QUEUE_URL", "")
+
+
+def dead_letter_queue_url() -> str:
+    return os.environ.get("DEAD_LETTER_QUEUE_URL", "")
+
+
+def retry_base_seconds() -> int:
+    """First backoff step of the work queue; doubles per attempt (capped at SQS's 900 s)."""
+    return _int("BILLING_RETRY_BASE_SECONDS", 30)
+
+
+def max_work_attempts() -> int:
+    """Attempts (work queue + DLQ processor) before an item is parked for manual review."""
+    return _int("BILLING_MAX_WORK_ATTEMPTS", 6)
