@@ -1,7 +1,9 @@
 """`python -m devserver`: the whole billing API on 127.0.0.1:${BILLING_LOCAL_PORT:-3000}.
 
 No Docker, no AWS account: moto in this process, the template's functions in worker
-processes, SAM CLI's API Gateway emulation in front. Ctrl-C or SIGTERM stops everything.
+processes, SAM CLI's API Gateway emulation in front, and the background work moto does not do
+(the template's schedules on local timers, its SQS triggers as pollers; devserver.background).
+Ctrl-C or SIGTERM stops everything.
 """
 
 from __future__ import annotations
@@ -32,6 +34,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--template", default=str(DEFAULT_TEMPLATE))
     parser.add_argument("--seed", default=DEFAULT_SEED, help="module:function run once in a worker")
     parser.add_argument("--no-seed", action="store_true", help="start with empty tables")
+    parser.add_argument(
+        "--no-background",
+        action="store_true",
+        help="run no schedules and poll no queues (see BILLING_LOCAL_SCHEDULE_* in devserver.background)",
+    )
     parser.add_argument("--ready-file", help="write {url, motoUrl, pid} as JSON here once serving")
     parser.add_argument("--quiet", action="store_true", help="no banner")
     return parser
@@ -49,13 +56,16 @@ def banner(stack: LocalStack) -> str:
     assert stack.gateway is not None
     url = stack.url
     py = _python_cmd()
+    queues = getattr(stack, "queues", None) or {}
     lines = [
         f"Billing API (local, dev only) at {url}",
         f"  DynamoDB emulation (moto) at {stack.moto_url}, tables: {', '.join(stack.tables) or '-'}",
+        f"  SQS emulation (same server), queues: {', '.join(queues) or '-'}",
         f"  {stack.workers} Lambda worker processes; seed: {stack.seed or 'skipped'}",
         "",
-        "Routes:",
     ]
+    lines += _background_lines(stack)
+    lines += ["", "Routes:"]
     lines += [f"  {method:6} {path}  -> {fn}" for method, path, fn in stack.gateway.routes]
     lines += ["", "Secrets in use (environment, else the dev-only defaults; never deploy these):"]
     for name, value in stack.secrets.items():
@@ -90,6 +100,22 @@ def banner(stack: LocalStack) -> str:
     return "\n".join(lines)
 
 
+def _background_lines(stack: LocalStack) -> list[str]:
+    background = getattr(stack, "background", None)
+    if background is None:
+        return ["Background jobs: off (--no-background): no schedules run, no queue is consumed."]
+    described = background.describe()
+    if not described:
+        return ["Background jobs: none in the template."]
+    lines = ["Background jobs (moto runs neither schedules nor SQS triggers; this stack does):"]
+    lines += [f"  {line}" for line in described]
+    lines.append(
+        "  tune: BILLING_LOCAL_SCHEDULE_SECONDS_<FunctionId>=N (0 = off), BILLING_LOCAL_SCHEDULE_SCALE=F,"
+        " BILLING_LOCAL_QUEUE_POLL_SECONDS=N; --no-background for none"
+    )
+    return lines
+
+
 def _write_ready_file(path: str, stack: LocalStack) -> None:
     target = Path(path)
     tmp = target.with_name(target.name + ".tmp")
@@ -121,12 +147,13 @@ def main(argv: list[str] | None = None) -> int:
             moto_port=args.moto_port,
             workers=args.workers,
             seed=None if args.no_seed else args.seed,
+            background=not args.no_background,
         )
         stack.start()
     except LambdaInvocationError as exc:
         print(f"devserver: seeding with {args.seed} failed: {exc}. Use --no-seed to start empty.", file=sys.stderr)
         return 1
-    except (OSError, SamCliVersionError, MotoVersionError) as exc:
+    except (OSError, SamCliVersionError, MotoVersionError, ValueError) as exc:  # ValueError: TemplateError, a knob
         print(f"devserver: cannot start: {exc}", file=sys.stderr)
         return 1
     try:

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from devserver.template import DEFAULT_TEMPLATE, create_tables, table_definitions
+from devserver.template import DEFAULT_TEMPLATE, create_queues, create_tables, queue_definitions, table_definitions
 
 MOTO_VERSION = "5.2.5"
 REGION = "us-east-1"
@@ -41,8 +41,10 @@ __all__ = [
     "Engine",
     "MotoVersionError",
     "apply_moto_patches",
+    "create_queues",
     "create_tables",
     "moto_patches_applied",
+    "queue_definitions",
     "remove_moto_patches",
     "serialized_engine",
     "table_definitions",
@@ -397,6 +399,11 @@ class Engine:
         """Create the template's DynamoDB tables in this engine."""
         return create_tables(self.client("dynamodb"), template)
 
+    def create_queues(self, template: str | Path = DEFAULT_TEMPLATE) -> dict[str, str]:
+        """Create the template's SQS queues (dead-letter queues first, redrive policies set) in
+        this engine; returns {logical id: queue URL} (URLs on this server's host and port)."""
+        return create_queues(self.client("sqs"), template)
+
     def reset(self) -> None:
         """Drop all emulated state (moto's own reset endpoint)."""
         import urllib.request
@@ -410,8 +417,10 @@ class Engine:
 def serialized_engine(
     port: int = 0, *, template: str | Path | None = None, host: str = "127.0.0.1"
 ) -> Iterator[Engine]:
-    """An in-process, serialized, patched moto server; creates `template`'s tables if given."""
+    """An in-process, serialized, patched moto server; creates `template`'s tables and queues
+    if given."""
     with Engine(host, port) as engine:
         if template is not None:
             engine.create_tables(template)
+            engine.create_queues(template)
         yield engine

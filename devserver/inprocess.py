@@ -1,6 +1,10 @@
 """A fresh billing backend inside this process: patched moto (item-level transaction rollback,
-serialized), the template's tables, seeded like a new deployment (shadow mode). The one setup
-shared by the tests and the benchmark; the caller sets the environment first."""
+serialized), the template's tables and queues, seeded like a new deployment (shadow mode). The
+one setup shared by the tests and the benchmark; the caller sets the environment first.
+
+The queues are named by their logical ids, so under mock_aws (account 123456789012) WorkQueue's
+URL is https://sqs.<region>.amazonaws.com/123456789012/WorkQueue: what WORK_QUEUE_URL says in
+the tests' environment. Nothing consumes them here (no background jobs in-process)."""
 
 from __future__ import annotations
 
@@ -10,17 +14,19 @@ from pathlib import Path
 from typing import Any
 
 from devserver.engine import apply_moto_patches
-from devserver.template import DEFAULT_TEMPLATE, create_tables
+from devserver.template import DEFAULT_TEMPLATE, create_queues, create_tables
 
 
 @contextlib.contextmanager
 def billing_backend(template: str | Path = DEFAULT_TEMPLATE) -> Iterator[Any]:
-    """Yields the DynamoDB client the core uses; every core cache is reset on the way in and out."""
-    from billing_core import bootstrap, clock, config, dynamo
+    """Yields the DynamoDB client the core uses; every core cache is reset on the way in and out
+    (the DynamoDB and SQS clients included: one made outside mock_aws would reach real AWS)."""
+    from billing_core import bootstrap, clock, config, dynamo, queues
     from moto import mock_aws
 
     def reset() -> None:
         dynamo.reset_client()
+        queues.reset_client()
         config.invalidate()
         clock.reset()
 
@@ -28,6 +34,7 @@ def billing_backend(template: str | Path = DEFAULT_TEMPLATE) -> Iterator[Any]:
     with mock_aws():
         reset()
         create_tables(dynamo.client(), template)
+        create_queues(queues.client(), template)
         bootstrap.seed()
         try:
             yield dynamo.client()

@@ -14,6 +14,7 @@ directly (`invoke_direct`) for scheduled and queue-driven work.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import multiprocessing
 import os
@@ -23,7 +24,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -47,10 +48,12 @@ _LOCAL_ONLY_PREFIX = "BILLING_LOCAL_"
 
 
 class LambdaInvocationError(Exception):
-    """The function failed: raised, timed out, or its environment died. `payload` is Lambda's."""
+    """The function failed: raised, timed out, or its environment died. `payload` is Lambda's;
+    `output` what the function printed, when the invocation captured it."""
 
-    def __init__(self, payload: dict[str, Any]) -> None:
+    def __init__(self, payload: dict[str, Any], output: str | None = None) -> None:
         self.payload = payload
+        self.output = output
         super().__init__(f"{payload.get('errorType')}: {payload.get('errorMessage')}")
 
 
@@ -60,12 +63,15 @@ def function_environment(
     moto_url: str | None,
     environ: Mapping[str, str] | None = None,
     secrets: Mapping[str, str] | None = None,
+    queue_urls: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The complete os.environ a local invocation of `spec` runs with.
 
     Lowest to highest priority: the parent's environment (minus AWS_/BILLING_/POWERTOOLS_/...),
     SAM CLI's Lambda variables (AWS_LAMBDA_FUNCTION_NAME, ...), the template's Globals +
-    function variables as SAM resolves them (!Ref BillingTable -> "BillingTable"), local values
+    function variables as SAM resolves them (!Ref BillingTable -> "BillingTable"; a variable
+    whose value is a queue's logical id, e.g. !Ref WorkQueue -> "WorkQueue", becomes that
+    queue's URL from `queue_urls`, as !Ref of a queue is its URL on AWS), local values
     (secrets, BILLING_CONFIG_CACHE_SECONDS=0, no tracing), the developer's own BILLING_*/
     POWERTOOLS_*/ENABLE_BILLING_* variables, and finally the emulation's endpoint and
     credentials, which nothing overrides.
@@ -75,6 +81,9 @@ def function_environment(
     environ = dict(os.environ if environ is None else environ)
     secrets = dict(dev_secrets(environ) if secrets is None else secrets)
 
+    queue_urls = dict(queue_urls or {})
+    variables = {name: queue_urls.get(value, value) for name, value in spec.template_env.items()}
+
     env = {k: v for k, v in environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
     env.update(
         EnvironmentVariables(
@@ -82,7 +91,7 @@ def function_environment(
             function_memory=spec.memory,
             function_timeout=spec.timeout,
             function_handler=spec.handler,
-            variables=dict(spec.template_env),
+            variables=variables,
             aws_creds={"region": REGION, "key": ACCESS_KEY, "secret": SECRET_KEY},
         ).resolve()
     )
@@ -189,7 +198,16 @@ class _Environment:
         self.handlers[logical_id] = handler
         return handler
 
-    def invoke(self, logical_id: str, event_json: str, request_id: str, tenant_id: str | None) -> tuple:
+    def invoke(
+        self, logical_id: str, event_json: str, request_id: str, tenant_id: str | None, capture: bool = False
+    ) -> tuple:
+        if not capture:
+            return self._invoke(logical_id, event_json, request_id, tenant_id)
+        with _captured_output() as output:
+            reply = self._invoke(logical_id, event_json, request_id, tenant_id)
+        return (*reply, output.getvalue())
+
+    def _invoke(self, logical_id: str, event_json: str, request_id: str, tenant_id: str | None) -> tuple:
         self.use_env(logical_id)
         try:
             handler = self.handler(logical_id)
@@ -219,6 +237,33 @@ class _Environment:
             return ("ok", json.dumps(result))
         except (TypeError, ValueError):
             return ("ok", json.dumps(repr(result)))
+
+
+@contextlib.contextmanager
+def _captured_output() -> Iterator[io.StringIO]:
+    """Everything written to this process's stdout and stderr meanwhile, at the file-descriptor
+    level (loggers hold their own reference to sys.stdout, so swapping sys.stdout would miss
+    them). Safe because a worker runs one invocation at a time."""
+    import tempfile
+
+    result = io.StringIO()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = (os.dup(1), os.dup(2))
+    with tempfile.TemporaryFile() as sink:
+        try:
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+            yield result
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+            sink.seek(0)
+            result.write(sink.read().decode("utf-8", "replace"))
 
 
 def _worker_main(conn: Any, specs: dict[str, FunctionSpec], envs: dict[str, dict[str, str]]) -> None:
@@ -283,6 +328,7 @@ class WorkerPoolRunner:
         secrets: Mapping[str, str] | None = None,
         cold_start_grace: float = 20.0,
         log_errors: bool = True,
+        queue_urls: Mapping[str, str] | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be >= 1")
@@ -294,8 +340,11 @@ class WorkerPoolRunner:
         self.functions: dict[str, FunctionSpec] = function_specs(self.template)
         environ = dict(os.environ if environ is None else environ)
         self.secrets = dict(dev_secrets(environ) if secrets is None else secrets)
+        self.queue_urls = dict(queue_urls or {})
         self.envs = {
-            name: function_environment(spec, moto_url=moto_url, environ=environ, secrets=self.secrets)
+            name: function_environment(
+                spec, moto_url=moto_url, environ=environ, secrets=self.secrets, queue_urls=self.queue_urls
+            )
             for name, spec in self.functions.items()
         }
         self._context = multiprocessing.get_context("spawn")
@@ -390,7 +439,7 @@ class WorkerPoolRunner:
         server error"} (SAM CLI itself would answer 500); the error goes to this process's stderr.
         """
         try:
-            output = self._run(function_identifier, ("invoke", event), tenant_id)
+            output, _ = self._run(function_identifier, ("invoke", event), tenant_id)
         except LambdaInvocationError:
             output = json.dumps(
                 {
@@ -409,10 +458,21 @@ class WorkerPoolRunner:
     # direct use
 
     def invoke_direct(
-        self, logical_id: str, event: Any, *, tenant_id: str | None = None
+        self, logical_id: str, event: Any, *, tenant_id: str | None = None, log_errors: bool | None = None
     ) -> Any:
-        """Invoke a function with `event` (a dict) and return its (JSON round-tripped) result."""
-        return json.loads(self._run(logical_id, ("invoke", json.dumps(event)), tenant_id))
+        """Invoke a function with `event` (a dict) and return its (JSON round-tripped) result.
+        `log_errors=False` leaves reporting a failure (LambdaInvocationError) to the caller."""
+        payload, _ = self._run(logical_id, ("invoke", json.dumps(event)), tenant_id, log_errors=log_errors)
+        return json.loads(payload)
+
+    def invoke_captured(self, logical_id: str, event: Any, *, log_errors: bool | None = False) -> tuple[Any, str]:
+        """invoke_direct, but what the function prints is captured instead of reaching this
+        process's terminal: returns (result, output); a LambdaInvocationError carries `.output`.
+        For background runs, whose logs are only worth showing when they did something."""
+        payload, output = self._run(
+            logical_id, ("invoke", json.dumps(event)), None, log_errors=log_errors, capture=True
+        )
+        return json.loads(payload), output or ""
 
     def call(self, target: str, *, env_function: str | None = None, timeout: float = 120.0) -> Any:
         """Run `module:function` (or `file.py:function`) in a worker with `env_function`'s
@@ -421,14 +481,22 @@ class WorkerPoolRunner:
             env_function = "BootstrapFunction" if "BootstrapFunction" in self.functions else next(
                 iter(self.functions), None
             )
-        return json.loads(self._dispatch(("call", target, env_function), timeout, label=target))
+        return json.loads(self._dispatch(("call", target, env_function), timeout, label=target)[0])
 
     def environment_for(self, logical_id: str) -> dict[str, str]:
         return dict(self.envs[logical_id])
 
     # plumbing
 
-    def _run(self, logical_id: str, message: tuple, tenant_id: str | None) -> str:
+    def _run(
+        self,
+        logical_id: str,
+        message: tuple,
+        tenant_id: str | None,
+        *,
+        log_errors: bool | None = None,
+        capture: bool = False,
+    ) -> tuple[str, str | None]:
         spec = self.functions.get(logical_id)
         if spec is None:
             from samcli.local.lambdafn.exceptions import FunctionNotFound
@@ -437,10 +505,11 @@ class WorkerPoolRunner:
         kind, event_json = message
         request_id = str(uuid.uuid4())
         return self._dispatch(
-            (kind, logical_id, event_json, request_id, tenant_id),
+            (kind, logical_id, event_json, request_id, tenant_id, capture),
             float(spec.timeout),
             label=logical_id,
             cold_id=logical_id,
+            log_errors=log_errors,
         )
 
     def _acquire(self) -> _Worker:
@@ -463,7 +532,16 @@ class WorkerPoolRunner:
         if not self._closed:
             self._idle.put(self._spawn())
 
-    def _dispatch(self, message: tuple, timeout: float, *, label: str, cold_id: str | None = None) -> str:
+    def _dispatch(
+        self,
+        message: tuple,
+        timeout: float,
+        *,
+        label: str,
+        cold_id: str | None = None,
+        log_errors: bool | None = None,
+    ) -> tuple[str, str | None]:
+        """(the worker's JSON result, what the function printed if it was captured)."""
         worker = self._acquire()
         budget = timeout
         if cold_id is not None and cold_id not in worker.loaded:
@@ -478,28 +556,34 @@ class WorkerPoolRunner:
                         "errorType": "Sandbox.Timedout",
                         "errorMessage": f"Task timed out after {timeout:.2f} seconds",
                     },
+                    log_errors,
                 )
-            status, payload = worker.conn.recv()
+            reply = worker.conn.recv()
         except (EOFError, OSError, BrokenPipeError):
             code = worker.process.exitcode
             self._replace(worker)
             self._fail(
                 label,
                 {"errorType": "Runtime.ExitError", "errorMessage": f"RequestId: worker exited ({code})"},
+                log_errors,
             )
         if cold_id is not None:
             worker.loaded.add(cold_id)
         self._idle.put(worker)
+        status, payload = reply[0], reply[1]
+        output = reply[2] if len(reply) > 2 else None
         if status != "ok":
-            self._fail(label, payload)
-        return payload
+            self._fail(label, payload, log_errors, output)
+        return payload, output
 
-    def _fail(self, label: str, payload: dict[str, Any]) -> NoReturn:
-        if self.log_errors:
+    def _fail(
+        self, label: str, payload: dict[str, Any], log_errors: bool | None = None, output: str | None = None
+    ) -> NoReturn:
+        if self.log_errors if log_errors is None else log_errors:
             trace = "".join(payload.get("stackTrace") or [])
             print(
                 f"[devserver] {label} failed: {payload.get('errorType')}: {payload.get('errorMessage')}\n{trace}",
                 file=sys.stderr,
                 flush=True,
             )
-        raise LambdaInvocationError(payload)
+        raise LambdaInvocationError(payload, output)

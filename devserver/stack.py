@@ -1,8 +1,11 @@
-"""The whole local stack in one object: emulation, tables, seed, Lambda workers, API gateway.
+"""The whole local stack in one object: emulation, tables, queues, seed, Lambda workers, API
+gateway, background jobs.
 
 Start order matters: the engine first (its URL goes into every function's environment), then
-the tables, then the workers, then the seed (run in a worker, with a function's environment,
-exactly as the deployed bootstrap custom resource would run it), then the HTTP front door.
+the tables and queues (the queues' URLs go into the environment too: !Ref WorkQueue), then the
+workers, then the seed (run in a worker, with a function's environment, exactly as the deployed
+bootstrap custom resource would run it), then the HTTP front door, and last the background jobs
+(schedules and queue pollers, devserver.background) that moto does not run. Stop is the reverse.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from devserver.background import BackgroundJobs
 from devserver.engine import Engine
 from devserver.gateway import Gateway, check_sam_cli_version
 from devserver.runner import DEFAULT_WORKERS, WorkerPoolRunner
@@ -28,7 +32,8 @@ def default_port(environ: Mapping[str, str] | None = None) -> int:
 
 
 class LocalStack:
-    """`python -m devserver` as an object. `seed=None` skips seeding."""
+    """`python -m devserver` as an object. `seed=None` skips seeding; `background=False` runs
+    no schedules and polls no queues (the BILLING_LOCAL_* knobs in `environ` tune them)."""
 
     def __init__(
         self,
@@ -40,6 +45,7 @@ class LocalStack:
         workers: int = DEFAULT_WORKERS,
         seed: str | None = DEFAULT_SEED,
         environ: Mapping[str, str] | None = None,
+        background: bool = True,
     ) -> None:
         check_sam_cli_version()
         self.template = Path(template)
@@ -48,12 +54,15 @@ class LocalStack:
         self.moto_port = moto_port
         self.workers = workers
         self.seed = seed
+        self.background_enabled = background
         self.environ = dict(os.environ if environ is None else environ)
         self.secrets = dev_secrets(self.environ)
         self.engine: Engine | None = None
         self.runner: WorkerPoolRunner | None = None
         self.gateway: Gateway | None = None
+        self.background: BackgroundJobs | None = None
         self.tables: list[str] = []
+        self.queues: dict[str, str] = {}
         self.seed_result: Any = None
 
     def start(self) -> LocalStack:
@@ -61,22 +70,38 @@ class LocalStack:
             # The emulation stays on loopback whatever --host the API is served on.
             self.engine = Engine("127.0.0.1", self.moto_port).start()
             self.tables = self.engine.create_tables(self.template)
+            self.queues = self.engine.create_queues(self.template)
             self.runner = WorkerPoolRunner(
                 self.template,
                 workers=self.workers,
                 moto_url=self.engine.url,
                 environ=self.environ,
                 secrets=self.secrets,
+                queue_urls=self.queues,
             ).start()
             if self.seed:
                 self.seed_result = self.runner.call(self.seed)
             self.gateway = Gateway(self.runner, self.template, host=self.host, port=self.port).start()
+            if self.background_enabled:
+                engine = self.engine
+                self.background = BackgroundJobs(
+                    self.runner,
+                    self.template,
+                    client_factory=lambda: engine.client("sqs"),
+                    queue_urls=self.queues,
+                    environ=self.environ,
+                    # Background runs never take every worker: the API keeps at least one.
+                    concurrency=max(1, self.workers - 1),
+                ).start()
         except BaseException:
             self.stop()
             raise
         return self
 
     def stop(self) -> None:
+        if self.background is not None:
+            self.background.stop()
+            self.background = None
         if self.gateway is not None:
             self.gateway.stop()
             self.gateway = None

@@ -1,13 +1,15 @@
 """Everything the local stack knows about the app comes from template.yaml, read here.
 
-Tables, functions (CodeUri, Handler, layers, Globals + function environment) and, in
-gateway.py, the routes are derived from the SAM template through SAM CLI's own loaders, so
+Tables, queues (with their redrive policies), functions (CodeUri, Handler, layers, Globals +
+function environment), the functions' SQS triggers and schedules and, in gateway.py, the routes
+are derived from the SAM template (through SAM CLI's own loaders where SAM resolves them), so
 there is no second hand-kept definition that could drift from what `sam deploy` creates.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -185,3 +187,263 @@ def function_specs(
             template_env={str(k): _stringify(v) for k, v in variables.items()},
         )
     return specs
+
+
+# -- queues, queue triggers and schedules -----------------------------------------------------
+
+QUEUE_TYPE = "AWS::SQS::Queue"
+FUNCTION_TYPE = "AWS::Serverless::Function"
+
+# CreateQueue attributes copied from a queue's Properties (same names in CFN and the API).
+# Encryption (SqsManagedSseEnabled, KmsMasterKeyId, KmsDataKeyReusePeriodSeconds), QueueName,
+# RedriveAllowPolicy and Tags are not reproduced locally; RedrivePolicy is handled apart.
+_QUEUE_ATTRIBUTES = (
+    "DelaySeconds",
+    "MaximumMessageSize",
+    "MessageRetentionPeriod",
+    "ReceiveMessageWaitTimeSeconds",
+    "VisibilityTimeout",
+    "FifoQueue",
+    "ContentBasedDeduplication",
+    "DeduplicationScope",
+    "FifoThroughputLimit",
+)
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """One AWS::SQS::Queue. Named by its logical id (`!Ref WorkQueue` is "WorkQueue" locally;
+    the runner turns that into the queue's URL), plus ".fifo" for a FIFO queue."""
+
+    logical_id: str
+    name: str
+    attributes: dict[str, str] = field(default_factory=dict)
+    dead_letter_queue: str | None = None  # logical id of RedrivePolicy.deadLetterTargetArn
+    max_receive_count: int | None = None
+
+
+@dataclass(frozen=True)
+class QueueTrigger:
+    """An SQS event of a function: Lambda's event source mapping, which the local stack polls."""
+
+    function_id: str
+    event_name: str
+    queue_id: str
+    batch_size: int = 10
+    report_batch_item_failures: bool = False
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """A Schedule (EventBridge rule) or ScheduleV2 (EventBridge Scheduler) event of a function.
+
+    `kind` is "rate", "cron" or "at"; `rate_seconds` is the deployed period of a rate schedule
+    (None for cron/at: the local stack runs a cron schedule on a fixed local interval instead).
+    `input` is the event's Input (a JSON string) when the template sets one.
+    """
+
+    function_id: str
+    event_name: str
+    event_type: str
+    expression: str
+    kind: str
+    rate_seconds: int | None = None
+    input: str | None = None
+    enabled: bool = True
+
+
+_RATE = re.compile(r"^rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)$", re.IGNORECASE)
+_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+def parse_schedule_expression(expression: str) -> tuple[str, int | None]:
+    """`rate(N minute(s)|hour(s)|day(s))` -> ("rate", seconds); `cron(6 fields)` -> ("cron", None);
+    `at(yyyy-mm-ddThh:mm:ss)` -> ("at", None). Anything else is a TemplateError."""
+    text = expression.strip()
+    match = _RATE.match(text)
+    if match:
+        value = int(match.group(1))
+        if value < 1:
+            raise TemplateError(f"{expression!r}: a rate must be at least 1")
+        return "rate", value * _UNIT_SECONDS[match.group(2).lower().rstrip("s")]
+    if text.startswith("cron(") and text.endswith(")"):
+        if len(text[5:-1].split()) != 6:
+            raise TemplateError(f"{expression!r}: a cron expression has 6 fields")
+        return "cron", None
+    if text.startswith("at(") and text.endswith(")"):
+        return "at", None
+    raise TemplateError(f"{expression!r} is not a rate(), cron() or at() expression")
+
+
+def _resources(template: str | Path) -> dict[str, Any]:
+    return load_template(template).get("Resources") or {}
+
+
+def _queue_reference(value: Any, queues: set[str], where: str, *, attribute: str = "Arn") -> str:
+    """The logical id of the template queue that `value` (!GetAtt Q.Arn, or an ARN/URL naming
+    a template queue) refers to."""
+    target: str | None = None
+    if isinstance(value, dict) and len(value) == 1:
+        (key, inner), = value.items()
+        if key == "Fn::GetAtt":
+            parts = inner.split(".", 1) if isinstance(inner, str) else list(inner)
+            if len(parts) == 2 and parts[1] == attribute:
+                target = str(parts[0])
+        elif key == "Ref" and attribute == "QueueUrl":
+            target = str(inner)
+    elif isinstance(value, str) and value:
+        target = value.rsplit(":", 1)[-1].rsplit("/", 1)[-1].removesuffix(".fifo")
+    if target not in queues:
+        raise TemplateError(f"{where}: {value!r} is not a queue of this template (locally only those exist)")
+    return target  # type: ignore[return-value]
+
+
+def queue_definitions(template: str | Path = DEFAULT_TEMPLATE) -> dict[str, QueueSpec]:
+    """Every AWS::SQS::Queue keyed by logical id, in creation order (a dead-letter queue before
+    the queues that redrive to it)."""
+    resources = _resources(template)
+    found = {
+        logical_id: resource.get("Properties") or {}
+        for logical_id, resource in resources.items()
+        if isinstance(resource, dict) and resource.get("Type") == QUEUE_TYPE
+    }
+    specs: dict[str, QueueSpec] = {}
+    for logical_id, props in found.items():
+        attributes: dict[str, str] = {}
+        for name in _QUEUE_ATTRIBUTES:
+            if name in props:
+                _reject_intrinsics(props[name], f"{logical_id}.{name}")
+                attributes[name] = _stringify(props[name])
+        fifo = attributes.get("FifoQueue") == "true"
+        dead_letter_queue = max_receive_count = None
+        redrive = props.get("RedrivePolicy")
+        if redrive:
+            if not isinstance(redrive, dict):
+                raise TemplateError(f"{logical_id}.RedrivePolicy must be a mapping")
+            dead_letter_queue = _queue_reference(
+                redrive.get("deadLetterTargetArn"), set(found), f"{logical_id}.RedrivePolicy.deadLetterTargetArn"
+            )
+            _reject_intrinsics(redrive.get("maxReceiveCount"), f"{logical_id}.RedrivePolicy.maxReceiveCount")
+            try:
+                max_receive_count = int(redrive["maxReceiveCount"])
+            except (KeyError, TypeError, ValueError):
+                raise TemplateError(f"{logical_id}.RedrivePolicy needs an integer maxReceiveCount") from None
+        specs[logical_id] = QueueSpec(
+            logical_id=logical_id,
+            name=logical_id + (".fifo" if fifo else ""),
+            attributes=attributes,
+            dead_letter_queue=dead_letter_queue,
+            max_receive_count=max_receive_count,
+        )
+    ordered: dict[str, QueueSpec] = {}
+
+    def visit(logical_id: str, path: tuple[str, ...]) -> None:
+        if logical_id in ordered:
+            return
+        if logical_id in path:
+            raise TemplateError(f"redrive cycle: {' -> '.join((*path, logical_id))}")
+        target = specs[logical_id].dead_letter_queue
+        if target is not None:
+            visit(target, (*path, logical_id))
+        ordered[logical_id] = specs[logical_id]
+
+    for logical_id in specs:
+        visit(logical_id, ())
+    return ordered
+
+
+def create_queues(sqs_client: Any, template: str | Path = DEFAULT_TEMPLATE) -> dict[str, str]:
+    """Create every template queue with `sqs_client` (server endpoint or mock_aws), dead-letter
+    queues first; return {logical id: queue URL}."""
+    import json
+
+    urls: dict[str, str] = {}
+    arns: dict[str, str] = {}
+    for logical_id, spec in queue_definitions(template).items():
+        attributes = dict(spec.attributes)
+        if spec.dead_letter_queue is not None:
+            attributes["RedrivePolicy"] = json.dumps(
+                {"deadLetterTargetArn": arns[spec.dead_letter_queue], "maxReceiveCount": spec.max_receive_count}
+            )
+        url = sqs_client.create_queue(QueueName=spec.name, Attributes=attributes)["QueueUrl"]
+        urls[logical_id] = url
+        arns[logical_id] = sqs_client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+    return urls
+
+
+def _function_events(template: str | Path) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
+    """(function id, event name, event type, event properties) for every function event."""
+    for logical_id, resource in _resources(template).items():
+        if not isinstance(resource, dict) or resource.get("Type") != FUNCTION_TYPE:
+            continue
+        for event_name, event in ((resource.get("Properties") or {}).get("Events") or {}).items():
+            if isinstance(event, dict):
+                yield logical_id, str(event_name), str(event.get("Type")), event.get("Properties") or {}
+
+
+def _enabled(props: dict[str, Any], where: str) -> bool:
+    for name in ("Enabled", "State"):
+        if name in props:
+            _reject_intrinsics(props[name], f"{where}.{name}")
+    if "State" in props:
+        return str(props["State"]).upper() == "ENABLED"
+    return _stringify(props.get("Enabled", True)).lower() != "false"
+
+
+def queue_triggers(template: str | Path = DEFAULT_TEMPLATE) -> list[QueueTrigger]:
+    """Every SQS event of every function (the event source mappings Lambda would poll)."""
+    queues = set(queue_definitions(template))
+    triggers = []
+    for function_id, event_name, event_type, props in _function_events(template):
+        if event_type != "SQS":
+            continue
+        where = f"{function_id}.Events.{event_name}"
+        queue_id = _queue_reference(props.get("Queue"), queues, f"{where}.Queue")
+        for name in ("BatchSize", "FunctionResponseTypes"):
+            _reject_intrinsics(props.get(name), f"{where}.{name}")
+        batch_size = int(props.get("BatchSize") or 10)
+        if batch_size < 1:
+            raise TemplateError(f"{where}.BatchSize must be >= 1")
+        triggers.append(
+            QueueTrigger(
+                function_id=function_id,
+                event_name=event_name,
+                queue_id=queue_id,
+                batch_size=batch_size,
+                report_batch_item_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or ()),
+                enabled=_enabled(props, where),
+            )
+        )
+    return triggers
+
+
+def schedules(template: str | Path = DEFAULT_TEMPLATE) -> list[ScheduleSpec]:
+    """Every Schedule / ScheduleV2 event of every function."""
+    found = []
+    for function_id, event_name, event_type, props in _function_events(template):
+        if event_type not in ("Schedule", "ScheduleV2"):
+            continue
+        where = f"{function_id}.Events.{event_name}"
+        key = "Schedule" if event_type == "Schedule" else "ScheduleExpression"
+        expression = props.get(key)
+        _reject_intrinsics(expression, f"{where}.{key}")
+        _reject_intrinsics(props.get("Input"), f"{where}.Input")
+        if not isinstance(expression, str):
+            raise TemplateError(f"{where}: {key} is required")
+        kind, rate_seconds = parse_schedule_expression(expression)
+        found.append(
+            ScheduleSpec(
+                function_id=function_id,
+                event_name=event_name,
+                event_type=event_type,
+                expression=expression,
+                kind=kind,
+                rate_seconds=rate_seconds,
+                input=props.get("Input"),
+                enabled=_enabled(props, where),
+            )
+        )
+    return found

@@ -77,8 +77,14 @@ def start_stack(
     env: Mapping[str, str] | None = None,
     timeout: float = 60.0,
     log_dir: str | Path | None = None,
+    background: bool = True,
 ) -> StackProcess:
-    """Start the stack on free ports in a child process; `env` is added to its environment."""
+    """Start the stack on free ports in a child process; `env` is added to its environment.
+
+    `background=False` runs no schedules and polls no queues (--no-background). The background
+    jobs' knobs are environment variables, so they go in `env`, e.g. a sweeper every second:
+    env={"BILLING_LOCAL_SCHEDULE_SECONDS_SweeperFunction": "1"} (see devserver.background).
+    """
     workdir = Path(log_dir or tempfile.mkdtemp(prefix="devserver-"))
     ready = workdir / "ready.json"
     log_path = workdir / "stack.log"
@@ -95,6 +101,8 @@ def start_stack(
         "--ready-file", str(ready),
     ]
     command += ["--no-seed"] if seed is None else ["--seed", seed]
+    if not background:
+        command.append("--no-background")
     with open(log_path, "wb") as log:
         process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
             command, cwd=REPO_ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT

@@ -12,7 +12,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "functions" / "openapi" / "openapi.json"
-HANDLERS = ["reserve", "finalize", "release", "balance", "history", "pricing", "admin"]
+HANDLERS = [
+    "reserve", "finalize", "release", "balance", "history", "pricing", "admin", "topups", "webhooks", "operations",
+    "campaigns", "plans", "org_summary", "org_plan", "quota",
+]
 
 
 def build() -> str:

@@ -219,3 +219,52 @@ def test_same_mint_sent_concurrently_creates_one_lot(stack, tokens):
     assert (totals["count"], totals["original"], totals["available"]) == (1, 2_500_000, 2_500_000)
     deposits = [e for e in ledger(stack.db) if e["accountId"] == account and e["entryType"] == "deposit"]
     assert len(deposits) == 1
+
+
+def test_sweeper_racing_finalize_leaves_exactly_one_final_state(stack, tokens):
+    """Reservations with a 1 s TTL; at about the moment they expire, a finalize and the sweeper
+    function are released together. Whoever wins, there is one final state, one settlement entry,
+    and the money moved once."""
+    import random
+    import time
+
+    account, svc = "acct-conc-sweep", tokens.internal("svc-conc-sweep")
+    stack.mint(account, 5_000_000, tokens.admin("ops-conc-sweep"))
+    outcomes: Counter[str] = Counter()
+    consumed = 0
+    for _ in range(12):
+        status, res, _ = stack.call("reserve", {"accountId": account, "estimatedCostMicro": "100000",
+                                                "ttlSeconds": 1}, token=svc)
+        assert status == 201, res
+        rid = res["reservationId"]
+        time.sleep(max(0.0, 0.85 + random.uniform(0, 0.35)))  # straddle the expiry
+        barrier = threading.Barrier(2)
+
+        def finalize(rid: str = rid, barrier: threading.Barrier = barrier) -> tuple[int, dict[str, Any]]:
+            barrier.wait(timeout=30)
+            status, body, _ = stack.call("finalize", {"reservationId": rid, "actualCostMicro": "70000"}, token=svc)
+            return status, body
+
+        def sweep(barrier: threading.Barrier = barrier) -> dict[str, Any]:
+            barrier.wait(timeout=30)
+            return stack.runner.invoke_direct("SweeperFunction", {"source": "aws.scheduler"})
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            fin, swept = pool.submit(finalize), pool.submit(sweep)
+            (f_status, f_body), sweep_result = fin.result(), swept.result()
+        final = reservation(stack.db, rid)["status"]
+        kinds = Counter(e["entryType"] for e in entries_for(stack.db, rid))
+        if final == "finalized":
+            assert f_status == 200, f_body
+            assert kinds["finalize"] == 1 and kinds["expire"] == 0, kinds
+            consumed += 70_000
+        else:
+            assert final == "expired", final
+            assert f_status == 409 and f_body["error"]["code"] == "RESERVATION_EXPIRED", f_body
+            assert kinds["expire"] == 1 and kinds["finalize"] == 0, kinds
+        assert sweep_result["errors"] == [], sweep_result
+        outcomes[final] += 1
+    totals = lot_totals(stack.db, account)
+    assert totals == {**totals, "reserved": 0, "consumed": consumed, "available": 5_000_000 - consumed}
+    assert_lot_invariant(stack.db, account)
+    assert sum(outcomes.values()) == 12

@@ -143,3 +143,55 @@ def set_mode(mode: str, *, actor: str, rate: Any) -> dict[str, Any]:
         invalidate()
         return {"mode": mode, "previousMode": previous, "updatedAt": now_iso, "updatedBy": actor}
     raise Contention("the billing config kept changing; retry the request")
+
+
+def set_revenue_shares(shares: dict[str, int], *, actor: str, rate: Any) -> dict[str, Any]:
+    """Replace the revenue shares (basis points per system account), audited. New reservations
+    carry the shares in force when they were made, so a change never re-prices pending work."""
+    from billing_core import ratelimit
+    from billing_core.errors import Contention, InvalidInput
+
+    unknown = sorted(set(shares) - set(keys.SYSTEM_ACCOUNTS))
+    if unknown:
+        raise InvalidInput("revenue shares go to system accounts only", code="INVALID_REVENUE_SHARES",
+                           details={"unknownAccounts": unknown, "allowed": list(keys.SYSTEM_ACCOUNTS)})
+    if any(not 0 <= bps <= 10_000 for bps in shares.values()) or sum(shares.values()) > 10_000:
+        raise InvalidInput("shares are basis points, 0..10000 each, at most 10000 in total",
+                           code="INVALID_REVENUE_SHARES")
+    table = settings.billing_table()
+    for _ in range(5):
+        item = dynamo.get(table, keys.CONFIG_KEY)
+        current_cfg = _from_item(item) if item else BillingConfig.defaults()
+        now_iso = clock.iso(clock.now())
+        seen = item.get("updatedAt") if item else None
+        defaults = BillingConfig.defaults()
+        actions = [
+            dynamo.update(
+                table, keys.CONFIG_KEY,
+                "SET revenueShares = :shares, updatedAt = :now, updatedBy = :by, #m = if_not_exists(#m, :mode), "
+                "pricing = if_not_exists(pricing, :pricing)",
+                condition="updatedAt = :seen" if seen else "attribute_not_exists(updatedAt)",
+                names={"#m": "mode"},
+                values={":shares": dict(shares), ":now": now_iso, ":by": actor, ":mode": defaults.mode,
+                        ":pricing": defaults.pricing, **({":seen": seen} if seen else {})},
+                tag="config",
+            ),
+            dynamo.put(table, {"pk": "AUDIT#config", "sk": f"{now_iso}#{actor}", "action": "set_revenue_shares",
+                               "previousRevenueShares": current_cfg.revenue_shares, "revenueShares": dict(shares),
+                               "actor": actor, "at": now_iso}, tag="audit"),
+        ]
+        try:
+            ratelimit.transact(actions, rate)
+        except dynamo.TransactionCancelled as cancelled:
+            if "config" in cancelled.failed or cancelled.conflict:
+                continue
+            raise
+        invalidate()
+        return {"revenueShares": dict(shares), "previousRevenueShares": current_cfg.revenue_shares,
+                "updatedAt": now_iso, "updatedBy": actor}
+    raise Contention("the billing config kept changing; retry the request")
+
+
+def describe() -> dict[str, Any]:
+    cfg = current()
+    return {"mode": cfg.mode, "revenueShares": cfg.revenue_shares, "updatedAt": cfg.updated_at}

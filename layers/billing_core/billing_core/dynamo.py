@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -234,6 +234,33 @@ def query_page(
     response = client().query(**kwargs)
     items = [from_item(i) for i in response.get("Items", [])]
     return items, from_item(response.get("LastEvaluatedKey"))  # type: ignore[return-value]
+
+
+def query_until(table: str, *, index: str, key_name: str, key_value: str, range_name: str, upper: str,
+                limit: int, start_key: Mapping[str, Any] | None = None) -> tuple[list[Item], Item | None]:
+    """One Query page of an index partition whose range key is <= upper, oldest first."""
+    kwargs: dict[str, Any] = {
+        "TableName": table, "IndexName": index,
+        "KeyConditionExpression": "#k = :k AND #r <= :upper",
+        "ExpressionAttributeNames": {"#k": key_name, "#r": range_name},
+        "ExpressionAttributeValues": {":k": {"S": key_value}, ":upper": {"S": upper}},
+        "Limit": limit,
+    }
+    if start_key:
+        kwargs["ExclusiveStartKey"] = to_item(start_key)
+    response = client().query(**kwargs)
+    return [from_item(i) for i in response.get("Items", [])], from_item(response.get("LastEvaluatedKey"))  # type: ignore[misc]
+
+
+def scan_pages(table: str, *, page_size: int = 500) -> Iterator[list[Item]]:
+    """Every item of a table, page by page: for the nightly reconciler only, never on a request path."""
+    kwargs: dict[str, Any] = {"TableName": table, "Limit": page_size, "ConsistentRead": True}
+    while True:
+        response = client().scan(**kwargs)
+        yield [from_item(i) for i in response.get("Items", [])]  # type: ignore[misc]
+        if "LastEvaluatedKey" not in response:
+            return
+        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
 def update_item(table: str, key: Mapping[str, Any], expression: str, *, condition: str | None = None,

@@ -22,7 +22,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
-from billing_core import auth, keys
+from billing_core import auth, keys, observability
 from billing_core.errors import BillingError, Forbidden, InvalidInput, PayloadTooLarge, RateLimited
 from billing_core.ratelimit import RateCharge
 from billing_core.reservations import Caller
@@ -135,13 +135,20 @@ class UnsupportedMediaType(BillingError):
     code = "UNSUPPORTED_MEDIA_TYPE"
 
 
-def _precheck(event: dict[str, Any]) -> None:
+def raw_body(event: dict[str, Any]) -> bytes:
+    body = event.get("body") or ""
+    return base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
+
+
+def _precheck(event: dict[str, Any], *, parse: bool = True) -> None:
     body = event.get("body")
     if body is None or body == "":
         return
-    raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
+    raw = raw_body(event)
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"request body exceeds {MAX_BODY_BYTES} bytes", details={"maxBytes": MAX_BODY_BYTES})
+    if not parse:
+        return  # signed webhooks: the route verifies the raw bytes before anything reads them
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     content_type = (headers.get("content-type") or JSON_TYPE).split(";")[0].strip().lower()
     if content_type != JSON_TYPE:
@@ -156,8 +163,10 @@ def _precheck(event: dict[str, Any]) -> None:
             {"field": "body", "message": "must be a JSON object"}]})
 
 
-def handler(route_source: Router, *, auth_kind: str | None) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    """Build the Lambda entry point for one function's routes."""
+def handler(route_source: Router, *, auth_kind: str | None,
+            parse_body: bool = True) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """Build the Lambda entry point for one function's routes. parse_body=False leaves the body
+    untouched (only its size is checked) for routes that must verify a signature on raw bytes."""
     app = _build_resolver(route_source)
 
     @logger.inject_lambda_context(clear_state=True)
@@ -165,7 +174,7 @@ def handler(route_source: Router, *, auth_kind: str | None) -> Callable[[dict[st
         principal_token = _principal.set(None)
         rate_token = _rate.set(None)
         try:
-            _precheck(event)
+            _precheck(event, parse=parse_body)
             charge = None
             if auth_kind is not None:
                 who = auth.authenticate(event.get("headers"), auth_kind)
@@ -184,6 +193,7 @@ def handler(route_source: Router, *, auth_kind: str | None) -> Callable[[dict[st
             logger.exception("unhandled error outside the resolver")
             return error_response(500, "INTERNAL_ERROR", "internal error")
         finally:
+            observability.flush()
             _principal.reset(principal_token)
             _rate.reset(rate_token)
 

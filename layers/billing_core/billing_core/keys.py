@@ -40,6 +40,12 @@ def lot_sk(pool_id: str, expires_at: str | None, created_at: str, lot_id: str) -
     return f"BAL#{pool_id}#LOT#{expires_at or NO_EXPIRY}#{created_at}#{lot_id}"
 
 
+def account_totals_key(account_id: str) -> dict[str, str]:
+    """Lifetime totals of an account (paid, refunded): outside the BAL# prefix, so balance
+    reads do not see it, and written only by payments and refunds, never by adjustments."""
+    return {"pk": account_pk(account_id), "sk": "TOTALS"}
+
+
 def debt_sk(pool_id: str) -> str:
     return f"BAL#{pool_id}#DEBT"
 
@@ -68,6 +74,30 @@ def rate_key(kind: str, subject: str, window: int) -> dict[str, str]:
 
 def system_account_key(account_id: str) -> dict[str, str]:
     return {"pk": account_pk(account_id), "sk": "ACCOUNT"}
+
+
+# Payments and background work (BillingTable) -------------------------------------------------
+
+def payment_key(order_id: str) -> dict[str, str]:
+    return {"pk": f"PAY#{order_id}", "sk": "PAY"}
+
+
+def provider_event_key(provider: str, event_id: str) -> dict[str, str]:
+    """One item per provider event applied: a redelivered event finds it and changes nothing."""
+    digest = hashlib.sha256(event_id.encode()).hexdigest()
+    return {"pk": f"PAYEVT#{provider}#{digest}", "sk": "PAYEVT"}
+
+
+def work_key(item_id: str) -> dict[str, str]:
+    return {"pk": f"WORK#{item_id}", "sk": "WORK"}
+
+
+def work_status_pk(status: str) -> str:
+    """Partition of the sparse work-by-status index: operators list parked work by status."""
+    return f"WORKSTATUS#{status}"
+
+
+RECONCILIATION_KEY = {"pk": "RECONCILIATION", "sk": "LAST"}
 
 
 # Plans and quotas (BillingTable) -------------------------------------------------------------

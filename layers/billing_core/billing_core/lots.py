@@ -170,6 +170,7 @@ def mint(
     entry_metadata: dict[str, Any] | None = None,
     extra_actions: Sequence[dynamo.Action] = (),
     idempotency_scope: str = "mint",
+    lot_id: str | None = None,
 ) -> dict[str, Any]:
     """Create a lot. Outstanding debt in the pool is settled first, in the same transaction.
 
@@ -196,7 +197,7 @@ def mint(
         debt_item = dynamo.get(settings.billing_table(), debt_key(account_id, pool_id))
         debt = debt_item.get("debt", 0) if debt_item else 0
         settle = min(debt, amount)
-        lot_id = f"lot_{uuid.uuid4().hex}"
+        lot_id = lot_id or f"lot_{uuid.uuid4().hex}"
         item = {
             "pk": keys.account_pk(account_id),
             "sk": keys.lot_sk(pool_id, expires_at, now_iso, lot_id),

@@ -14,6 +14,7 @@ from pydantic import (
     StrictInt,
     StrictStr,
     WithJsonSchema,
+    model_validator,
 )
 
 from billing_core import clock, keys, money
@@ -30,11 +31,20 @@ def _positive_micro(value: object) -> int:
     return money.parse_micro(value)
 
 
+def _signed_micro(value: object) -> int:
+    return money.parse_signed_micro(value)
+
+
 def _micro_or_zero(value: object) -> int:
     return money.parse_micro(value, allow_zero=True)
 
 
 PositiveMicro = Annotated[int, BeforeValidator(_positive_micro), WithJsonSchema(_MONEY_SCHEMA)]
+_SIGNED_SCHEMA = {
+    "anyOf": [{"type": "string", "pattern": "^-?[0-9]+$"}, {"type": "integer"}],
+    "description": "Whole micro-units, negative allowed, as a digit string or JSON integer; no floats.",
+}
+SignedMicro = Annotated[int, BeforeValidator(_signed_micro), WithJsonSchema(_SIGNED_SCHEMA)]
 MicroOrZero = Annotated[int, BeforeValidator(_micro_or_zero), WithJsonSchema(_MONEY_SCHEMA)]
 
 Identifier = Annotated[StrictStr, Field(pattern=keys.ID_PATTERN, min_length=1, max_length=128)]
@@ -83,3 +93,42 @@ class MintRequest(_Request):
 
 class ModeRequest(_Request):
     mode: Literal[MODES]  # type: ignore[valid-type]
+
+
+Reason = Annotated[StrictStr, Field(min_length=1, max_length=500)]
+IdempotencyKey = Annotated[StrictStr, Field(min_length=1, max_length=128)]
+
+
+class TopupRequest(_Request):
+    amountMicro: PositiveMicro
+    provider: Literal["nowpayments", "stripe"]
+
+
+class AdjustRequest(_Request):
+    """Exactly one of balanceMicro (set) and deltaMicro (move by); both signed."""
+
+    balanceMicro: SignedMicro | None = None
+    deltaMicro: SignedMicro | None = None
+    reason: Reason
+    poolId: PoolId = "general"
+    idempotencyKey: IdempotencyKey | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> AdjustRequest:
+        if (self.balanceMicro is None) == (self.deltaMicro is None):
+            raise ValueError("give exactly one of balanceMicro and deltaMicro")
+        return self
+
+
+class RefundRequest(_Request):
+    amountMicro: PositiveMicro
+    reason: Reason
+    poolId: PoolId = "general"
+    orderId: Identifier | None = None
+    idempotencyKey: IdempotencyKey | None = None
+
+
+class RevenueSharesRequest(_Request):
+    """Basis points of each finalized amount per system account (sum at most 10,000)."""
+
+    shares: dict[Annotated[StrictStr, Field(max_length=64)], Annotated[StrictInt, Field(ge=0, le=10_000)]]

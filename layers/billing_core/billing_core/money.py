@@ -35,6 +35,28 @@ def parse_micro(value: object, *, field: str = "amount", allow_zero: bool = Fals
     return amount
 
 
+_SIGNED = re.compile(r"^-?(0|[1-9][0-9]{0,30})$")
+
+
+def parse_signed_micro(value: object, *, field: str = "amount") -> int:
+    """An operator's balance or delta: like parse_micro, but a leading '-' is allowed and the
+    ceiling applies to the magnitude."""
+    if isinstance(value, bool):
+        raise ValueError(f"{field} must be a digit string or an integer, not a boolean")
+    if isinstance(value, int):
+        amount = value
+    elif isinstance(value, str):
+        if not _SIGNED.match(value):
+            raise ValueError(f"{field} must be a whole number of micro-units as digits, optionally negative")
+        amount = int(value)
+    else:
+        raise ValueError(f"{field} must be a digit string or an integer of micro-units")
+    ceiling = settings.ceiling_micro()
+    if abs(amount) > ceiling:
+        raise ValueError(f"{field} exceeds the ceiling of {ceiling} micro-units")
+    return amount
+
+
 def fmt(amount: int) -> str:
     """The wire form of an amount."""
     return str(int(amount))

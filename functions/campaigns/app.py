@@ -1,0 +1,79 @@
+"""Operator routes for campaigns: create, list, read, pause, resume, and grant credit from a
+campaign's budget (one transaction: the lot, the budget, the per-account cap)."""
+
+from billing_core import campaigns, http
+from billing_core.campaign_models import CreateCampaignRequest, GrantRequest
+
+router = http.router()
+
+CAMPAIGNS = "/admin/billing/campaigns"
+CAMPAIGN = "/admin/billing/campaigns/<campaignId>"
+
+
+@router.post(
+    CAMPAIGNS,
+    summary="Create a campaign",
+    description="A budget that grants can never exceed, an optional per-account cap, the pool its "
+    "lots go to and when they expire. The same campaignId with the same definition is an "
+    "idempotent replay; with another definition, 409 CAMPAIGN_EXISTS.",
+    tags=["campaigns"],
+)
+def create(request: CreateCampaignRequest):
+    campaign = campaigns.create(
+        campaign_id=request.campaignId,
+        name=request.name,
+        budget=request.budgetMicro,
+        per_account_cap=request.perAccountCapMicro,
+        pool_id=request.poolId,
+        grant_expires_at=request.grantExpiresAt,
+        description=request.description,
+        actor=http.caller().actor,
+        rate=http.rate(),
+    )
+    return http.json_response(campaign, 201)
+
+
+@router.get(CAMPAIGNS, summary="List campaigns", tags=["campaigns"])
+def list_all():
+    return http.json_response({"campaigns": campaigns.list_campaigns()})
+
+
+@router.get(CAMPAIGN, summary="Read a campaign", tags=["campaigns"])
+def get(campaignId: str):
+    return http.json_response(campaigns.get(http.path_id(campaignId, "campaignId")))
+
+
+@router.post(f"{CAMPAIGN}/pause", summary="Pause a campaign (it grants nothing until resumed)",
+             tags=["campaigns"])
+def pause(campaignId: str):
+    return http.json_response(campaigns.pause(http.path_id(campaignId, "campaignId"),
+                                              actor=http.caller().actor, rate=http.rate()))
+
+
+@router.post(f"{CAMPAIGN}/resume", summary="Resume a paused campaign", tags=["campaigns"])
+def resume(campaignId: str):
+    return http.json_response(campaigns.resume(http.path_id(campaignId, "campaignId"),
+                                               actor=http.caller().actor, rate=http.rate()))
+
+
+@router.post(
+    f"{CAMPAIGN}/grants",
+    summary="Grant credit from a campaign's budget",
+    description="Mints a lot in the campaign's pool in one transaction with the budget and the "
+    "per-account cap. Idempotent on idempotencyKey (scoped to the campaign).",
+    tags=["campaigns"],
+)
+def grant(campaignId: str, request: GrantRequest):
+    result = campaigns.grant(
+        http.path_id(campaignId, "campaignId"),
+        account_id=request.accountId,
+        amount=request.amountMicro,
+        idempotency_key=request.idempotencyKey,
+        description=request.description,
+        actor=http.caller().actor,
+        rate=http.rate(),
+    )
+    return http.json_response(result, 201)
+
+
+lambda_handler = http.handler(router, auth_kind="admin")

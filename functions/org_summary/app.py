@@ -1,0 +1,19 @@
+"""GET /api/v1/billing/org/summary - the caller's org: plan, billing status, this month's limits,
+usage, percent used and overage owed so far. The org is the user token's subject; a new org is
+seeded on a 30-day trial of the default plan."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from billing_core import http, quotas
+
+router = http.router()
+
+
+@router.get("/api/v1/billing/org/summary", summary="Billing summary of the caller's org", tags=["user"])
+def summary(orgId: Annotated[str | None, Query(max_length=128)] = None):
+    org_id = http.path_id(http.user_account(orgId), "orgId")
+    return http.json_response(quotas.summary(org_id))
+
+
+lambda_handler = http.handler(router, auth_kind="user")

@@ -1,0 +1,19 @@
+"""GET /api/v1/billing/plans - the active plans with their monthly limits and overage prices.
+Public; the seeded defaults when the table holds no plans yet (or cannot be read)."""
+
+from billing_core import http, plans
+
+router = http.router()
+
+
+@router.get("/api/v1/billing/plans", summary="Active plans", tags=["public"])
+def list_plans():
+    current, unreadable = plans.catalogue_or_defaults()
+    return http.json_response({
+        "plans": [plan.to_wire() for plan in current.active()],
+        "source": "table" if current.from_table else "defaults",
+        **({"degraded": True} if unreadable else {}),
+    })
+
+
+lambda_handler = http.handler(router, auth_kind=None)

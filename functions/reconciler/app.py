@@ -1,0 +1,43 @@
+"""EventBridge schedule (nightly): reconcile lots, balances and system revenue against the ledger.
+
+Runs billing_core.reconciler.run within the invocation's remaining time (less a margin to store
+the result and flush metrics), logs a summary and flushes the EMF metrics the alarms watch.
+A run that raises still reports ReconcilerComplete = 0, then fails the invocation.
+"""
+
+from aws_lambda_powertools import Logger
+from billing_core import observability, reconciler
+
+logger = Logger(service="billing")
+
+MARGIN_SECONDS = 30.0  # storing the result, re-reads already cut by the budget, the flush
+SUMMARY_FIELDS = (
+    "runId", "status", "complete", "driftEvaluated", "lotsChecked", "accountsChecked", "reservationsChecked",
+    "invariantViolationsTotal", "driftedAccountsTotal", "driftRatio", "clearedOnRecheck", "unconfirmedAccounts",
+    "manualReviewItems", "campaignsOver90Percent", "errorsTotal", "durationMs", "scanPages",
+)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event, context):
+    remaining = context.get_remaining_time_in_millis() / 1000 if context else 900.0
+    budget = max(5.0, remaining - MARGIN_SECONDS)
+    try:
+        result = reconciler.run(actor="reconciler", time_budget_seconds=budget)
+    except Exception:
+        logger.exception("reconciliation failed")
+        observability.gauge(reconciler.M_COMPLETE, 0)
+        raise
+    finally:
+        observability.flush()
+    summary = {name: result.get(name) for name in SUMMARY_FIELDS}
+    summary["systemRevenueOk"] = all(v["ok"] for v in result["systemRevenue"].values())
+    if result["status"] != "ok":
+        logger.error("reconciliation found violations", extra={
+            **summary, "invariantViolations": result["invariantViolations"][:10],
+            "driftedAccounts": result["driftedAccounts"][:10]})
+    elif not result["complete"]:
+        logger.warning("reconciliation incomplete (time budget)", extra=summary)
+    else:
+        logger.info("reconciliation finished", extra=summary)
+    return summary

@@ -1,0 +1,178 @@
+"""Plans: a monthly price, what the price includes (tokens, runs, seats per calendar month) and
+what usage beyond that costs.
+
+Every plan lives in one partition (`keys.PLANS_PK`, sort key `PLAN#<slug>`), so the whole
+catalogue is one strongly consistent Query. The catalogue is cached per execution environment
+for BILLING_CONFIG_CACHE_SECONDS (like the config item). A table with no plans yet (bootstrap
+has not run) answers the seeded defaults below, so the public listing and quota checks never
+fail for want of a seed.
+
+Money is integers: `priceMonthlyCents` (the contract's name, cents) and overage prices in
+micro-units (1 USD = 1,000,000), carried in JSON as decimal strings. No floats anywhere.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from billing_core import dynamo, keys, money, settings
+from billing_core.errors import InvalidInput, NotFound
+
+QUOTA_TYPES = ("tokens", "runs", "seats")
+OVERAGE_FIELDS = ("tokensPer1kMicro", "runMicro", "seatMicro")
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
+FALLBACK_PLAN_SLUG = "starter"
+
+
+@dataclass(frozen=True)
+class Plan:
+    slug: str
+    name: str
+    price_monthly_cents: int
+    limits: dict[str, int]  # tokens, runs, seats included per calendar month (seats: members)
+    overage: dict[str, int]  # tokensPer1kMicro, runMicro, seatMicro (micro-units)
+    active: bool = True
+    sort_order: int = 0
+    description: str = ""
+
+    def to_item(self) -> dict[str, Any]:
+        return {
+            **keys.plan_key(self.slug),
+            "entityType": "plan",
+            "slug": self.slug,
+            "name": self.name,
+            "description": self.description,
+            "priceMonthlyCents": self.price_monthly_cents,
+            "currency": "USD",
+            "limits": dict(self.limits),
+            "overage": dict(self.overage),
+            "active": self.active,
+            "sortOrder": self.sort_order,
+        }
+
+    @staticmethod
+    def from_item(item: dict[str, Any]) -> Plan:
+        limits = item.get("limits") or {}
+        overage = item.get("overage") or {}
+        return Plan(
+            slug=item["slug"],
+            name=item.get("name") or item["slug"],
+            price_monthly_cents=int(item.get("priceMonthlyCents", 0)),
+            limits={q: int(limits.get(q, 0)) for q in QUOTA_TYPES},
+            overage={f: int(overage.get(f, 0)) for f in OVERAGE_FIELDS},
+            active=bool(item.get("active", True)),
+            sort_order=int(item.get("sortOrder", 0)),
+            description=item.get("description") or "",
+        )
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "slug": self.slug,
+            "name": self.name,
+            "description": self.description,
+            "priceMonthlyCents": self.price_monthly_cents,
+            "priceMonthlyMicro": money.fmt(self.price_monthly_cents * 10_000),
+            "currency": "USD",
+            "limits": dict(self.limits),
+            "overage": {f: money.fmt(self.overage[f]) for f in OVERAGE_FIELDS},
+            "active": self.active,
+        }
+
+
+def _plan(slug: str, name: str, cents: int, tokens: int, runs: int, seats: int, per_1k: int, run: int, seat: int,
+          order: int, description: str) -> Plan:
+    return Plan(slug, name, cents, {"tokens": tokens, "runs": runs, "seats": seats},
+                {"tokensPer1kMicro": per_1k, "runMicro": run, "seatMicro": seat}, True, order, description)
+
+
+# The seeded catalogue (bootstrap writes these once and never overwrites an existing plan).
+DEFAULT_PLANS: tuple[Plan, ...] = (
+    _plan("internal-dev", "Internal development", 0, 1_000_000_000, 1_000_000, 1_000, 0, 0, 0, 0,
+          "For the operator's own development and testing; free, generous limits."),
+    _plan("starter", "Starter", 4_900, 2_000_000, 1_000, 5, 2_000, 20_000, 10_000_000, 1,
+          "Small teams: 2M tokens, 1,000 runs and 5 seats a month."),
+    _plan("growth", "Growth", 19_900, 10_000_000, 10_000, 20, 1_500, 15_000, 8_000_000, 2,
+          "Growing teams: 10M tokens, 10,000 runs and 20 seats a month."),
+    _plan("enterprise", "Enterprise", 59_900, 50_000_000, 50_000, 100, 1_000, 10_000, 6_000_000, 3,
+          "Organisations: 50M tokens, 50,000 runs and 100 seats a month."),
+)
+
+
+def seed_items() -> list[dict[str, Any]]:
+    return [plan.to_item() for plan in DEFAULT_PLANS]
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    plans: tuple[Plan, ...]  # every plan, active or not, in display order
+    from_table: bool  # False: the table holds no plans yet and these are the seeded defaults
+
+    def get(self, slug: str) -> Plan | None:
+        return next((p for p in self.plans if p.slug == slug), None)
+
+    def active(self) -> list[Plan]:
+        return [p for p in self.plans if p.active]
+
+
+_cache: tuple[float, Catalogue] | None = None
+
+
+def invalidate() -> None:
+    global _cache
+    _cache = None
+
+
+def catalogue() -> Catalogue:
+    """All plans: one Query of the PLANS partition (cached per execution environment)."""
+    global _cache
+    ttl = settings.config_cache_seconds()
+    if _cache is not None and ttl > 0 and time.monotonic() - _cache[0] < ttl:
+        return _cache[1]
+    items = dynamo.query_prefix(settings.billing_table(), keys.PLANS_PK, "PLAN#")
+    found = [Plan.from_item(item) for item in items if item.get("slug")]
+    result = (Catalogue(tuple(sorted(found, key=lambda p: (p.sort_order, p.slug))), True) if found
+              else Catalogue(DEFAULT_PLANS, False))
+    _cache = (time.monotonic(), result)
+    return result
+
+
+def catalogue_or_defaults() -> tuple[Catalogue, bool]:
+    """For the public listing, which must answer even when the table is unreadable."""
+    try:
+        return catalogue(), False
+    except Exception:
+        return Catalogue(DEFAULT_PLANS, False), True
+
+
+def get(slug: str) -> Plan | None:
+    return catalogue().get(slug)
+
+
+def require_assignable(slug: str) -> Plan:
+    """A plan an org may be moved to: it exists (404 PLAN_NOT_FOUND) and is active (422 PLAN_INACTIVE)."""
+    plan = get(slug)
+    if plan is None:
+        raise NotFound(f"plan {slug} does not exist", code="PLAN_NOT_FOUND", details={"planSlug": slug})
+    if not plan.active:
+        raise InvalidInput(f"plan {slug} is no longer offered", code="PLAN_INACTIVE", details={"planSlug": slug})
+    return plan
+
+
+def default_plan() -> Plan:
+    """The plan a new org starts its trial on (BILLING_DEFAULT_PLAN_SLUG, else starter)."""
+    current = catalogue()
+    plan = current.get(settings.default_plan_slug())
+    if plan is None or not plan.active:
+        plan = current.get(FALLBACK_PLAN_SLUG) or next(iter(current.active()), None) or DEFAULT_PLANS[1]
+    return plan
+
+
+def for_org(slug: str) -> Plan:
+    """The plan an org is on. A plan deleted from the table by hand falls back to the seeded
+    definition of the same slug, then to the default plan: quotas keep working."""
+    plan = get(slug)
+    if plan is not None:
+        return plan
+    return next((p for p in DEFAULT_PLANS if p.slug == slug), None) or default_plan()

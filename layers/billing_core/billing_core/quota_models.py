@@ -1,0 +1,91 @@
+"""Request models for the plan and quota routes (pydantic), in the style of models.py.
+
+Counts (tokens, runs, seats) are JSON integers: strict, so floats, booleans and digit strings
+are refused; never negative; bounded per request. Limits and overrides are bounded below 2^53
+so every client's JSON numbers carry them exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
+
+from billing_core.models import Identifier, Timestamp
+from billing_core.orgs import BILLING_STATUSES
+from billing_core.plans import SLUG_PATTERN
+
+MAX_TOKENS_PER_REQUEST = 1_000_000_000
+MAX_RUNS_PER_REQUEST = 1_000_000
+MAX_SEATS_PER_REQUEST = 100_000
+MAX_LIMIT = 1_000_000_000_000_000  # 10^15 < 2^53
+MAX_SEATS = 10_000_000
+
+TokenCount = Annotated[StrictInt, Field(ge=0, le=MAX_TOKENS_PER_REQUEST)]
+RunCount = Annotated[StrictInt, Field(ge=0, le=MAX_RUNS_PER_REQUEST)]
+SeatCount = Annotated[StrictInt, Field(ge=0, le=MAX_SEATS_PER_REQUEST)]
+Limit = Annotated[StrictInt, Field(ge=0, le=MAX_LIMIT)]
+PlanSlug = Annotated[StrictStr, Field(pattern=SLUG_PATTERN, min_length=1, max_length=64)]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class QuotaRequest(_Request):
+    """POST /api/v1/billing/org/check: would this usage be accepted?"""
+
+    orgId: Identifier
+    tokens: TokenCount | None = None
+    runs: RunCount | None = None
+    seats: SeatCount | None = None
+
+    @model_validator(mode="after")
+    def _something_requested(self) -> QuotaRequest:
+        if not any((self.tokens, self.runs, self.seats)):
+            raise ValueError("at least one of tokens, runs, seats must be greater than zero")
+        return self
+
+    def amounts(self) -> dict[str, int]:
+        return {"tokens": self.tokens or 0, "runs": self.runs or 0, "seats": self.seats or 0}
+
+
+class UsageRequest(QuotaRequest):
+    """POST /api/v1/billing/org/usage: record usage (seats = members added). `requestId` makes a
+    retry return the original response without counting twice."""
+
+    requestId: Identifier | None = None
+
+
+class Overrides(BaseModel):
+    """Per-org included limits replacing the plan's. Unknown keys are refused (a typo must not
+    silently clear an override: the map replaces the stored one as a whole)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tokens: Limit | None = None
+    runs: Limit | None = None
+    seats: Limit | None = None
+
+    def as_map(self) -> dict[str, int]:
+        return {k: v for k, v in (("tokens", self.tokens), ("runs", self.runs), ("seats", self.seats))
+                if v is not None}
+
+
+class OrgPlanRequest(_Request):
+    """POST /api/v1/billing/org/plan (operators). Every field but orgId is optional; at least one
+    change is required. `overrides` replaces the org's overrides ({} clears them); `seats` sets
+    the current member count (adding or removing members)."""
+
+    orgId: Identifier
+    planSlug: PlanSlug | None = None
+    billingStatus: Literal[BILLING_STATUSES] | None = None  # type: ignore[valid-type]
+    overrides: Overrides | None = None
+    seats: Annotated[StrictInt, Field(ge=0, le=MAX_SEATS)] | None = None
+    trialEndsAt: Timestamp | None = None
+
+    @model_validator(mode="after")
+    def _something_changes(self) -> OrgPlanRequest:
+        if all(v is None for v in (self.planSlug, self.billingStatus, self.overrides, self.seats, self.trialEndsAt)):
+            raise ValueError("give at least one of planSlug, billingStatus, overrides, seats, trialEndsAt")
+        return self

@@ -1,0 +1,480 @@
+"""The reconciler against the patched in-process moto: a realistic mixed workload through the
+handlers reconciles to the micro-unit; corruption written straight into the tables is named
+(the lot, the account, what drifted); traffic during the scan raises no false drift; the
+stored result, the metrics and the scheduled handler are what an operator sees.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+import pytest
+
+from devserver.invoke import LambdaContext, load_handler, load_module, proxy_event, reply
+from tests.conftest import ROOT, Reply
+from tests.integration.support import ledger, lots
+
+UNIT = 1_000_000
+SYSTEM_BPS = {"sys-foundation": 1000, "sys-commons": 500, "sys-community-pool": 250}
+
+
+class Ops:
+    """The calls of the workload, through the handlers as callers make them."""
+
+    def __init__(self, api: Any, tokens: Any) -> None:
+        self.api, self.tokens = api, tokens
+        self.svc = tokens.internal("svc-recon")
+        self._admins = (tokens.admin(f"ops-recon-{i}") for i in itertools.count())  # 30/min each
+        self._admin, self._admin_calls = next(self._admins), 0
+        self.charged: list[int] = []  # every soft/live finalized amount, for the expected revenue
+
+    def admin(self) -> str:
+        self._admin_calls += 1
+        if self._admin_calls % 20 == 0:
+            self._admin = next(self._admins)
+        return self._admin
+
+    def mode(self, mode: str) -> None:
+        r = self.api.set_mode(mode, token=self.admin())
+        assert r.status == 200, r
+
+    def mint(self, account: str, amount: int, **extra: Any) -> dict[str, Any]:
+        r = self.api.mint(account, amount, token=self.admin(), **extra)
+        assert r.status == 201, r
+        return r.body
+
+    def reserve(self, account: str, estimate: int, **extra: Any) -> str:
+        r = self.api.call("reserve", {"accountId": account, "estimatedCostMicro": str(estimate), **extra},
+                          token=self.svc)
+        assert r.status == 201, r
+        return r.body["reservationId"]
+
+    def finalize(self, reservation_id: str, actual: int, *, expect: int = 200) -> Reply:
+        r = self.api.call("finalize", {"reservationId": reservation_id, "actualCostMicro": str(actual)},
+                          token=self.svc)
+        assert r.status == expect, r
+        if r.status == 200 and r.body["billingMode"] != "shadow":
+            self.charged.append(int(r.body["finalizedMicro"]))
+        return r
+
+    def release(self, reservation_id: str) -> None:
+        r = self.api.call("release", {"reservationId": reservation_id}, token=self.svc)
+        assert r.status == 200, r
+
+    def admin_route(self, action: str, account: str, body: dict[str, Any]) -> dict[str, Any]:
+        """adjust/refund: the admin handler, invoked on the routes' paths (not yet in template.yaml)."""
+        proxy = proxy_event("POST", f"/admin/billing/accounts/{{accountId}}/{action}", body=body,
+                            token=self.admin(), path={"accountId": account})
+        r = Reply(*reply(load_handler("admin").lambda_handler(proxy, LambdaContext())))
+        assert r.status == 200, r
+        return r.body
+
+    def expected_revenue(self) -> dict[str, int]:
+        return {name: sum(c * bps // 10_000 for c in self.charged) for name, bps in SYSTEM_BPS.items()}
+
+
+@pytest.fixture
+def ops(api: Any, tokens: Any) -> Ops:
+    return Ops(api, tokens)
+
+
+@pytest.fixture
+def reconciler(aws: Any):
+    from billing_core import clock, reconciler
+
+    yield reconciler
+    clock.reset()
+
+
+@pytest.fixture
+def emitted(monkeypatch: pytest.MonkeyPatch) -> dict[str, float]:
+    """The metrics the reconciler emits, by name (the last value of each)."""
+    from billing_core import observability
+
+    seen: dict[str, float] = {}
+
+    def gauge(name: str, value: float, unit: Any = None) -> None:
+        seen[name] = value
+
+    monkeypatch.setattr(observability, "gauge", gauge)
+    return seen
+
+
+def mixed_workload(ops: Ops) -> dict[str, Any]:
+    """Every kind of money move, in every mode, leaving pending holds of each kind behind."""
+    from billing_core import clock, payments
+
+    # live: under, at and over the estimate; release; a lazy expiry; one left pending.
+    ops.mode("live")
+    ops.mint("acct-live", 10 * UNIT)
+    ops.mint("acct-live", 3 * UNIT, expiresAt=clock.iso(clock.now() + 3600), description="expiring credit")
+    ops.finalize(ops.reserve("acct-live", 2 * UNIT), 1_500_001)
+    ops.finalize(ops.reserve("acct-live", 1 * UNIT), 1 * UNIT)
+    ops.finalize(ops.reserve("acct-live", 1 * UNIT), 3 * UNIT + 7)  # overrun: capped at the estimate
+    ops.finalize(ops.reserve("acct-live", 9 * UNIT), 0)  # spans both lots, charges nothing
+    ops.release(ops.reserve("acct-live", 700_000))
+    stale = ops.reserve("acct-live", 400_000, ttlSeconds=1)
+    soft_across_switch_pending = None
+    clock.advance(5)
+    ops.finalize(stale, 100_000, expect=409)  # lazily expired: its credit is released
+    ops.reserve("acct-live", 1_234_567)  # stays pending (fully backed)
+
+    # soft: partly and fully unbacked holds, overrun into debt, a deposit settling it.
+    ops.mode("soft")
+    ops.mint("acct-soft", 1 * UNIT)
+    ops.finalize(ops.reserve("acct-soft", 3 * UNIT), 4 * UNIT + 333)  # 1 from lots, the rest is debt
+    ops.release(ops.reserve("acct-soft", 1 * UNIT))  # entirely unbacked
+    ops.mint("acct-soft", 2 * UNIT)  # settles the debt first
+    ops.reserve("acct-soft", 5 * UNIT)  # pending: partly backed, partly unbacked
+    soft_across_switch_pending = ops.reserve("acct-soft", 10)
+    ops.finalize(ops.reserve("acct-soft", 250_000), 249_999)
+
+    # operator changes: adjust down into debt, up (settling it), set a balance, refunds.
+    ops.admin_route("adjust", "acct-ops", {"deltaMicro": str(3 * UNIT), "reason": "goodwill"})
+    ops.admin_route("adjust", "acct-ops", {"deltaMicro": str(-5 * UNIT), "reason": "clawback into debt"})
+    ops.admin_route("adjust", "acct-ops", {"deltaMicro": str(UNIT // 2), "reason": "partial credit"})
+    ops.admin_route("adjust", "acct-ops", {"balanceMicro": "4000000", "reason": "set the balance"})
+    ops.admin_route("adjust", "acct-ops", {"balanceMicro": "-250000", "reason": "set a negative balance"})
+    ops.admin_route("refund", "acct-soft", {"amountMicro": "300000", "reason": "operator refund"})
+    ops.mint("acct-ops", 1 * UNIT)
+
+    # a provider top-up (lifetime paid) and a refund counted against it (lifetime refunded).
+    order = payments.create_topup(account_id="acct-pay", amount=5 * UNIT, provider="stripe", actor="user:acct-pay")
+    credited = payments.apply_event(payments.PaymentEvent(
+        provider="stripe", event_id="evt_paid_1", order_id=order["orderId"], status="completed",
+        provider_status="complete", provider_payment_id="pi_1", paid_micro=5 * UNIT))
+    assert credited["outcome"] == "credited", credited
+    ops.finalize(ops.reserve("acct-pay", 2 * UNIT), 2 * UNIT)
+    payments.refund(account_id="acct-pay", pool_id="general", amount=4 * UNIT, reason="customer refund",
+                    order_id=order["orderId"], actor="admin:ops", rate=None, idempotency_key=None)
+
+    # a soft reservation finalized after the switch to live keeps soft semantics.
+    ops.mode("live")
+    ops.finalize(soft_across_switch_pending, 1_000)
+
+    # shadow: computed and recorded, nothing moves, nothing refused.
+    ops.mode("shadow")
+    ops.mint("acct-shadow", 1 * UNIT)
+    ops.finalize(ops.reserve("acct-shadow", 5 * UNIT), 2 * UNIT)
+    ops.release(ops.reserve("acct-shadow", UNIT))
+    ops.reserve("acct-shadow", 7 * UNIT)  # pending, holds nothing
+    ops.finalize(ops.reserve("acct-live", UNIT), UNIT)  # a shadow charge on a real account
+    return {"accounts": {"acct-live", "acct-soft", "acct-ops", "acct-pay", "acct-shadow"}}
+
+
+def settle() -> None:
+    """Move past the reconciler's settled-window margin, as a nightly run would be."""
+    from billing_core import clock, reconciler
+
+    clock.advance(reconciler.SETTLE_MARGIN_SECONDS + 60)
+
+
+def find_lot(client: Any, account: str, *, with_credit: bool = True) -> dict[str, Any]:
+    return next(lot for lot in lots(client, account) if lot["available"] > 0 or not with_credit)
+
+
+def bump(client: Any, lot: dict[str, Any], expression: str, values: dict[str, int]) -> None:
+    client.update_item(TableName="BillingTable", Key={"pk": {"S": lot["pk"]}, "sk": {"S": lot["sk"]}},
+                       UpdateExpression=expression,
+                       ExpressionAttributeValues={k: {"N": str(v)} for k, v in values.items()})
+
+
+def delete_entry(client: Any, entry: dict[str, Any]) -> None:
+    client.delete_item(TableName="LedgerTable", Key={"pk": {"S": entry["pk"]}, "sk": {"S": entry["sk"]}})
+
+
+def rows_for(result: dict[str, Any], account: str) -> dict[str, dict[str, Any]]:
+    return {(r["poolId"], r["what"]): r for r in result["driftedAccounts"] if r["accountId"] == account}
+
+
+# -- the clean ledger -------------------------------------------------------------------------
+
+
+def test_mixed_workload_reconciles_to_the_micro_unit(aws, ops, reconciler, emitted):
+    from billing_core import balances
+
+    workload = mixed_workload(ops)
+    # The workload really left every kind of state behind (else the identities would be trivial).
+    assert balances.balance("acct-soft")["pools"][0]["reservedMicro"] != "0"
+    assert int(balances.balance("acct-ops")["totalAvailableMicro"]) > 0
+    assert any(lot["reserved"] for lot in lots(aws, "acct-live"))
+    settle()
+
+    result = reconciler.run(actor="test")
+
+    assert result["invariantViolations"] == [] and result["invariantViolationsTotal"] == 0
+    assert result["driftedAccounts"] == [], json.dumps(result["driftedAccounts"], indent=1)
+    assert result["status"] == "ok"
+    assert result["complete"] is True and result["driftEvaluated"] is True
+    assert result["driftRatio"] == "0.000000"
+    assert result["clearedOnRecheck"] == 0 and result["unconfirmedAccounts"] == 0
+    assert result["accountsChecked"] == len(workload["accounts"])
+    assert result["lotsChecked"] == sum(len(lots(aws, a)) for a in workload["accounts"])
+    reservations = [i for i in aws.scan(TableName="BillingTable")["Items"] if i["pk"]["S"].startswith("RES#")]
+    assert result["reservationsChecked"] == len(reservations) > 15
+    assert result["errors"] == [] and result["manualReviewItems"] == 0
+
+    # System revenue: every share, over all 16 shards, equals what the finalized charges imply.
+    expected = ops.expected_revenue()
+    assert expected["sys-foundation"] > 0
+    in_ledger: dict[str, int] = {}
+    for entry in ledger(aws):
+        if entry["entryType"] in ("revenue_share", "commons_contribution"):
+            in_ledger[entry["accountId"]] = in_ledger.get(entry["accountId"], 0) + entry["amountMicro"]
+    for name, amount in expected.items():
+        figures = result["systemRevenue"][name]
+        assert figures["ok"] is True, figures
+        assert figures["expectedMicro"] == figures["entriesMicro"] == figures["settledEntriesMicro"] \
+            == str(amount) == str(in_ledger[name])
+        assert figures["differenceMicro"] == "0"
+
+    assert emitted["InvariantViolations"] == 0
+    assert emitted["DriftedAccounts"] == 0
+    assert emitted["DriftRatioPercent"] == 0.0
+    assert emitted["AccountsChecked"] == len(workload["accounts"])
+    assert emitted["LotsChecked"] == result["lotsChecked"]
+    assert emitted["ManualReviewItems"] == 0
+    assert emitted["ReconcilerComplete"] == 1
+    assert emitted["SystemRevenueMismatches"] == 0
+    assert "CampaignBudgetMaxUsedPercent" in emitted
+
+
+def test_traffic_during_the_scan_raises_no_false_drift(aws, ops, reconciler, monkeypatch):
+    """Money moving between the BillingTable scan and the LedgerTable scan makes the scan disagree
+    with itself; the re-read of that account clears it, and nothing is reported."""
+    ops.mode("soft")
+    ops.mint("acct-busy", 5 * UNIT)
+    pending = ops.reserve("acct-busy", 2 * UNIT, ttlSeconds=3600)
+    settle()
+    original_scan = reconciler._Run.scan_ledger
+
+    def scan_ledger_after_traffic(self):
+        ops.finalize(pending, 3 * UNIT)  # lots already read as reserved; the ledger will say finalized
+        ops.mint("acct-busy", UNIT)
+        return original_scan(self)
+
+    monkeypatch.setattr(reconciler._Run, "scan_ledger", scan_ledger_after_traffic)
+    result = reconciler.run(actor="test")
+
+    assert result["driftedAccounts"] == [], result["driftedAccounts"]
+    assert result["status"] == "ok"
+    assert result["clearedOnRecheck"] == 1 and result["recheckedAccounts"] == 1
+    assert all(v["ok"] for v in result["systemRevenue"].values())  # the new shares are outside the window
+
+
+# -- corruption is named ----------------------------------------------------------------------
+
+
+def test_a_corrupted_lot_is_an_invariant_violation_naming_it(aws, ops, reconciler, emitted):
+    mixed_workload(ops)
+    settle()
+    lot = find_lot(aws, "acct-live")
+    bump(aws, lot, "SET available = available + :one", {":one": 1})
+
+    result = reconciler.run(actor="test")
+
+    assert result["status"] == "violations"
+    assert result["invariantViolationsTotal"] == 1
+    (violation,) = result["invariantViolations"]
+    assert violation["lotId"] == lot["lotId"] and violation["accountId"] == "acct-live"
+    assert violation["poolId"] == "general"
+    assert violation["availableMicro"] == str(lot["available"] + 1)
+    assert violation["originalMicro"] == str(lot["original"])
+    assert "off by 1" in violation["problem"]
+    # The account's balance is off by that micro-unit too, and nothing else is.
+    assert {r["accountId"] for r in result["driftedAccounts"]} == {"acct-live"}
+    assert rows_for(result, "acct-live")[("general", "balance")]["differenceMicro"] == "1"
+    assert emitted["InvariantViolations"] == 1
+
+
+def test_a_negative_field_is_a_violation_even_when_the_sum_holds(aws, ops, reconciler):
+    ops.mode("live")
+    ops.mint("acct-neg", UNIT)
+    settle()
+    lot = find_lot(aws, "acct-neg")
+    bump(aws, lot, "SET reserved = reserved - :n, available = available + :n", {":n": 5})
+
+    result = reconciler.run(actor="test")
+
+    (violation,) = result["invariantViolations"]
+    assert violation["lotId"] == lot["lotId"] and violation["reservedMicro"] == "-5"
+    assert violation["problem"] == "reserved is negative"
+
+
+def test_a_lot_changed_consistently_is_drift_naming_the_account(aws, ops, reconciler, emitted):
+    mixed_workload(ops)
+    settle()
+    lot = find_lot(aws, "acct-live")
+    # original and available both +5: the lot's own invariant still holds.
+    bump(aws, lot, "SET original = original + :five, available = available + :five", {":five": 5})
+
+    result = reconciler.run(actor="test")
+
+    assert result["invariantViolations"] == []
+    assert result["status"] == "violations"
+    assert result["driftedAccountsTotal"] == 1
+    rows = rows_for(result, "acct-live")
+    assert set(rows) == {("general", "original"), ("general", "balance")}
+    original = rows[("general", "original")]
+    assert original["differenceMicro"] == "5" and original["confirmed"] is True
+    assert int(original["actualMicro"]) - int(original["expectedMicro"]) == 5
+    assert result["driftRatio"] == f"{1 / result['accountsChecked']:.6f}"
+    assert emitted["DriftedAccounts"] == 1
+    assert emitted["DriftRatioPercent"] == pytest.approx(100 / result["accountsChecked"])
+
+
+@pytest.mark.parametrize(("account", "entry_type", "whats"), [
+    # A deposit that settled debt: credit, consumed and debt all lose their ledger source.
+    ("acct-ops", "deposit", {"original", "consumed", "debt", "balance"}),
+    # The re-read finds the reservation pending by its ledger, while the lots say it settled.
+    ("acct-live", "finalize", {"consumed", "reserved", "balance", "finalizeEntries"}),
+    # Holds are right (the reservation item says released): only the ledger lacks the release.
+    ("acct-soft", "release", {"releaseEntries"}),
+    # 3 of the refund came from lots, 1 went to debt; the lifetime refunded total has no source.
+    ("acct-pay", "refund", {"consumed", "debt", "balance", "lifetimeRefunded"}),
+    ("acct-ops", "adjustment", None),
+])
+def test_a_deleted_ledger_entry_is_drift_naming_the_account(aws, ops, reconciler, account, entry_type, whats):
+    mixed_workload(ops)
+    settle()
+    victim = next(e for e in ledger(aws) if e["accountId"] == account and e["entryType"] == entry_type
+                  and e["amountMicro"] > 0 and (entry_type != "finalize" or e["amountMicro"] < UNIT * 3))
+    delete_entry(aws, victim)
+
+    result = reconciler.run(actor="test")
+
+    assert result["status"] == "violations"
+    assert {r["accountId"] for r in result["driftedAccounts"]} == {account}
+    assert result["driftedAccountsTotal"] == 1
+    found = {what for (_, what) in rows_for(result, account)}
+    if whats is not None:
+        assert found == whats, result["driftedAccounts"]
+    else:  # an adjustment moves the original (credit) or consumed/debt (debit): either way named
+        assert found & {"original", "consumed", "debt"} and "balance" in found
+    assert all(v["ok"] for v in result["systemRevenue"].values())  # shares are entries of their own
+
+
+def test_a_deleted_revenue_share_is_a_system_revenue_mismatch(aws, ops, reconciler, emitted):
+    mixed_workload(ops)
+    settle()
+    share = next(e for e in ledger(aws) if e["entryType"] == "commons_contribution")
+    delete_entry(aws, share)
+
+    result = reconciler.run(actor="test")
+
+    commons = result["systemRevenue"]["sys-commons"]
+    assert commons["ok"] is False
+    assert commons["differenceMicro"] == str(-share["amountMicro"])
+    assert commons["expectedEntries"] == commons["settledEntries"] + 1
+    assert result["systemRevenue"]["sys-foundation"]["ok"] is True
+    assert result["status"] == "violations"
+    assert result["driftedAccounts"] == []  # customer accounts are untouched
+    assert emitted["SystemRevenueMismatches"] == 1
+
+
+def test_an_unreadable_lot_is_reported_not_fatal(aws, ops, reconciler):
+    ops.mode("live")
+    ops.mint("acct-bad", UNIT)
+    settle()
+    lot = find_lot(aws, "acct-bad")
+    aws.update_item(TableName="BillingTable", Key={"pk": {"S": lot["pk"]}, "sk": {"S": lot["sk"]}},
+                    UpdateExpression="SET available = :x", ExpressionAttributeValues={":x": {"N": "0.5"}})
+
+    result = reconciler.run(actor="test")
+
+    assert result["complete"] is True
+    (violation,) = result["invariantViolations"]
+    assert violation["lotId"] == lot["lotId"] and violation["problem"].startswith("unreadable")
+
+
+# -- the stored result, gauges, the time budget, the handler ----------------------------------
+
+
+def test_last_result_is_the_stored_result(aws, ops, reconciler):
+    assert reconciler.last_result() is None
+    ops.mode("live")
+    ops.mint("acct-x", UNIT)
+    first = reconciler.run(actor="admin:ops")
+    second = reconciler.run(actor="reconciler")
+
+    stored = reconciler.last_result()
+    assert stored == second != first
+    assert stored["actor"] == "reconciler" and stored["runId"] == second["runId"]
+    assert json.loads(json.dumps(stored)) == stored  # JSON-safe as stored and as returned
+    assert [r["runId"] for r in reconciler.history()] == [second["runId"], first["runId"]]
+
+
+def test_manual_review_and_campaign_gauges(aws, reconciler, emitted, monkeypatch):
+    import sys
+    import types
+
+    import billing_core
+    from billing_core import clock, dynamo, keys, settings
+
+    now_iso = clock.iso(clock.now())
+    for i in range(2):
+        dynamo.put_item(settings.billing_table(), {
+            **keys.work_key(f"wk_{i}"), "itemId": f"wk_{i}", "operation": "payment_event", "payload": {},
+            "attempts": 6, "createdAt": now_iso, "updatedAt": now_iso, "status": "manual_review",
+            "statusPk": keys.work_status_pk("manual_review"), "statusAt": now_iso})
+    fake = types.ModuleType("billing_core.campaigns")
+    fake.budget_usage = lambda: [  # type: ignore[attr-defined]
+        {"campaignId": "spring", "budgetMicro": 100 * UNIT, "grantedMicro": 95 * UNIT, "usedBps": 9500},
+        {"campaignId": "summer", "budgetMicro": 100 * UNIT, "grantedMicro": 10 * UNIT, "usedBps": 1000},
+    ]
+    monkeypatch.setitem(sys.modules, "billing_core.campaigns", fake)
+    monkeypatch.setattr(billing_core, "campaigns", fake, raising=False)
+
+    result = reconciler.run(actor="test")
+
+    assert result["manualReviewItems"] == 2 and emitted["ManualReviewItems"] == 2
+    assert [c["campaignId"] for c in result["campaigns"]] == ["spring", "summer"]
+    assert result["campaigns"][0] == {"campaignId": "spring", "budgetMicro": "100000000", "grantedMicro": "95000000",
+                                      "usedBps": 9500, "usedPercent": "95.00", "over90Percent": True}
+    assert result["campaignsOver90Percent"] == 1
+    assert emitted["CampaignBudgetMaxUsedPercent"] == 95.0
+    assert result["status"] == "ok"  # warnings, not violations
+
+    monkeypatch.setitem(sys.modules, "billing_core.campaigns", None)  # the module absent: import fails
+    monkeypatch.delattr(billing_core, "campaigns")
+    absent = reconciler.run(actor="test")
+    assert absent["campaigns"] == [] and absent["errors"] == []
+
+
+def test_a_run_cut_short_reports_incomplete_and_no_drift(aws, ops, reconciler, emitted):
+    ops.mode("live")
+    ops.mint("acct-x", UNIT)
+    lot = find_lot(aws, "acct-x")
+    bump(aws, lot, "SET available = available + :one", {":one": 1})
+
+    result = reconciler.run(actor="test", time_budget_seconds=0)
+
+    assert result["complete"] is False and result["driftEvaluated"] is False
+    assert result["driftRatio"] is None and result["accountsChecked"] == 0
+    assert result["invariantViolationsTotal"] == 1  # found before the budget ran out: still reported
+    assert emitted["ReconcilerComplete"] == 0 and emitted["InvariantViolations"] == 1
+    assert "DriftRatioPercent" not in emitted and "DriftedAccounts" not in emitted
+    assert reconciler.last_result()["complete"] is False
+
+
+def test_scheduled_handler_flushes_emf_metrics_and_stores_the_result(aws, ops, reconciler, capsys):
+    ops.mode("live")
+    ops.mint("acct-x", UNIT)
+    settle()
+    capsys.readouterr()
+    handler = load_module(ROOT / "functions" / "reconciler" / "app.py", "handler_reconciler")
+
+    summary = handler.lambda_handler({"source": "aws.scheduler"}, LambdaContext())
+
+    assert summary["status"] == "ok" and summary["complete"] is True and summary["accountsChecked"] == 1
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    names = {m["Name"] for doc in emf for d in doc["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
+    assert {"InvariantViolations", "DriftedAccounts", "DriftRatioPercent", "AccountsChecked", "LotsChecked",
+            "ManualReviewItems", "CampaignBudgetMaxUsedPercent", "ReconcilerComplete"} <= names
+    doc = emf[-1]
+    assert doc["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "CreditBilling"
+    assert doc["service"] == "billing"
+    assert doc["DriftRatioPercent"] == [0.0] and doc["ReconcilerComplete"] == [1.0]
+    assert reconciler.last_result()["runId"] == summary["runId"]
