@@ -261,6 +261,69 @@ def measure_calls(client: Any) -> dict[str, int]:
     return steady
 
 
+# -- 1b. DynamoDB calls of the money-in, background and quota operations ------------------------
+
+
+def measure_other_calls(client: Any) -> dict[str, int]:
+    """One warm request each (handlers already loaded by a first run), calls counted the same way."""
+    import json
+    import os
+
+    from billing_core import clock, sweeper, webhook_signatures
+
+    os.environ.setdefault("NOWPAYMENTS_IPN_SECRET", "bench-nowpayments-secret-0123456789abcdef")
+    secret = os.environ["NOWPAYMENTS_IPN_SECRET"]
+    admin, svc = harness.admin_token(), harness.internal_token()
+    user = harness.user_token("acct-bench-pay")
+
+    def ipn(order: str, payment_id: int) -> dict[str, Any]:
+        raw = json.dumps({"payment_id": payment_id, "payment_status": "finished", "order_id": order,
+                          "price_amount": "5", "price_currency": "usd"})
+        sig = webhook_signatures.nowpayments_signature(raw.encode(), secret)
+        return {"raw_body": raw, "headers": {"x-nowpayments-sig": sig}}
+
+    ops: dict[str, Callable[[int], None]] = {
+        "topup_create": lambda i: expect("createtopup", {"amountMicro": "5000000", "provider": "nowpayments"}, 201,
+                                         token=user),
+        "adjust_delta": lambda i: expect("adjust", {"deltaMicro": "-1000", "reason": "bench"}, 200, token=admin,
+                                         path={"accountId": ACCOUNT}),
+        "quota_check": lambda i: expect("check", {"orgId": "org-bench", "tokens": 10}, 200, token=svc),
+        "quota_usage_record": lambda i: expect("usage", {"orgId": "org-bench", "tokens": 10}, 200, token=svc),
+        "campaign_grant": lambda i: expect("grant", {"accountId": f"acct-grant-{i}", "amountMicro": "1000"}, 201,
+                                           token=admin, path={"campaignId": "bench-campaign"}),
+    }
+    expect("createcampaign", {"campaignId": "bench-campaign", "name": "bench", "budgetMicro": "1000000000"}, 201,
+           token=admin)
+    counts: dict[str, int] = {}
+    with Recorder(client) as rec:
+        for name, run in ops.items():
+            run(0)  # warm: handler loaded, org seeded
+            rec.take()
+            run(1)
+            counts[name] = len(rec.take())
+        orders = [expect("createtopup", {"amountMicro": "5000000", "provider": "nowpayments"}, 201,
+                         token=user)["orderId"] for _ in range(2)]
+        expect("nowpayments", None, 200, **ipn(orders[0], 1))  # warm
+        rec.take()
+        expect("nowpayments", None, 200, **ipn(orders[1], 2))
+        counts["webhook_credit"] = len(rec.take())
+        expect("nowpayments", None, 200, **ipn(orders[1], 2))
+        counts["webhook_redelivery"] = len(rec.take())
+        for _ in range(10):
+            expect("reserve", {**reserve_body(new_reservation_id()), "ttlSeconds": 1}, 201, token=svc)
+        clock.advance(2)
+        rec.take()
+        expired = sweeper.sweep().expired
+        counts["sweeper_10_expired"] = len(rec.take()) if expired == 10 else -1
+        clock.reset()
+    say()
+    say("== DynamoDB calls, money in / background / quotas (one warm request each) ==")
+    for name, n in counts.items():
+        say(f"   {name:<22} {n}")
+    say("   sweeper: 8 index Queries (one per shard) + per expired reservation one GetItem and one transaction")
+    return counts
+
+
 # -- 2. write capacity of the reserve and finalize transactions --------------------------------
 
 
@@ -871,6 +934,7 @@ def main() -> None:
     with fresh_stack() as client:
         go_live(ACCOUNT)
         calls = measure_calls(client)
+        other_calls = measure_other_calls(client)
         wcu = measure_wcu(client)
         overhead = measure_overhead(client, args.profile)
     t_main = time.perf_counter() - started
@@ -906,6 +970,7 @@ def main() -> None:
 
     print(json.dumps({
         "ddb_calls": calls,
+        "ddb_calls_other": other_calls,
         "wcu": wcu,
         "handler_overhead_ratio": round(overhead, 3),
         "cold_start_ratio": round(cold, 3),

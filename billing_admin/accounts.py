@@ -30,11 +30,19 @@ REFUND_FIELDS = ("accountId", "poolId", "refundedMicro", "previousBalanceMicro",
 POOL_COLUMNS = [render.Column("pool", "poolId"), render.Column("available", "availableMicro"),
                 render.Column("reserved", "reservedMicro"), render.Column("consumed", "consumedMicro"),
                 render.Column("expired", "expiredMicro"), render.Column("debt", "debtMicro")]
+def entry_type(entry: dict[str, Any]) -> str:
+    """The entry's type, with its direction when the ledger records one (an adjustment's amount is unsigned)."""
+    metadata = entry.get("metadata") if isinstance(entry.get("metadata"), dict) else {}
+    direction = metadata.get("direction")
+    return f"{entry.get('entryType', '?')} ({direction})" if direction in ("credit", "debit") else str(
+        entry.get("entryType", "?"))
+
+
 HISTORY_COLUMNS = [
-    render.Column("time", "createdAt"), render.Column("type", "entryType", style="cyan"),
-    render.Column("pool", "poolId"), render.Column("amount", "amountMicro"), render.Column("actor", "actor"),
-    render.Column("description", "description"),
-    render.Column("ref", "ref", get=lambda e: e.get("reservationId") or e.get("lotId")),
+    render.Column("time", "createdAt", time=True),
+    render.Column("type", "entryType", style="cyan", no_wrap=True, get=entry_type),
+    render.Column("pool", "poolId"), render.Column("amount", "amountMicro"),
+    render.Column("actor", "actor", no_wrap=True), render.Column("description", "description"),
     render.Column("entry", "entryId", style="dim"),
 ]
 
@@ -118,7 +126,7 @@ def cmd_adjust(ctx: Context) -> int:
                                              ("--delta-usd", a.delta_usd)) if value is not None}
     if len(given) != 1:
         raise UsageError("give exactly one of --set BALANCE, --delta DELTA (micro-units) or "
-                                   "--set-usd / --delta-usd (dollars)")
+                         "--set-usd / --delta-usd (dollars)")
     (option, value), = given.items()
     field = "balanceMicro" if option.startswith("--set") else "deltaMicro"
     body: dict[str, Any] = {field: str(value), "reason": a.reason, "poolId": a.pool,
@@ -161,12 +169,13 @@ def _when(entry: dict[str, Any]) -> datetime | None:
 
 def entry_line(entry: dict[str, Any]) -> str:
     """One ledger entry as a `tail -f` line."""
+    entry_id = str(entry.get("entryId", "?"))
     ref = entry.get("reservationId") or entry.get("lotId")
     parts = [
-        f"{entry.get('createdAt', '?')}  {entry.get('entryType', '?'):<22} {entry.get('poolId', '?'):<10} "
-        f"{format_money(entry.get('amountMicro')):>26}  {entry.get('actor') or '-'}  {entry.get('description') or ''}",
-        f"  ({ref})" if ref else "",
-        f"  [{entry.get('entryId', '?')}]",
+        f"{entry.get('createdAt', '?')}  {entry_type(entry):<19} {entry.get('poolId', '?'):<10} "
+        f"{format_money(entry.get('amountMicro')):>24}  {entry.get('actor') or '-'}  {entry.get('description') or ''}",
+        f"  ({ref})" if ref and str(ref) not in entry_id else "",
+        f"  [{entry_id}]",
     ]
     return "".join(parts)
 
@@ -345,7 +354,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("account", metavar="ACCOUNT")
     p.add_argument("--pool", help="only this pool")
     p.add_argument("--type", help="only this entry type (deposit, reserve, finalize, refund, adjustment, ...)")
-    p.add_argument("--limit", "-n", type=arguments.count(1, 10_000), default=20,
+    p.add_argument("--limit", "-n", type=arguments.count(1, 1000), default=20,
                    help="how many of the newest entries (default: %(default)s)")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing new entries, like tail -f")
     p.add_argument("--interval", metavar="SECONDS", type=arguments.seconds, default=FOLLOW_INTERVAL,

@@ -107,7 +107,7 @@ def add_command(sub: argparse._SubParsersAction, name: str, func: Callable[..., 
                 *, help: str, description: str | None = None, epilog: str | None = None) -> argparse.ArgumentParser:
     """A (sub)command that accepts the common options after its name too."""
     parser = sub.add_parser(name, help=help, description=description or help, epilog=epilog, parents=[common],
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+                            formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
     parser.set_defaults(func=func, command_parser=parser)
     return parser
 

@@ -17,10 +17,11 @@ CAMPAIGNS = "/admin/billing/campaigns"
 CAMPAIGN_FIELDS = ("campaignId", "name", "status", "budgetMicro", "grantedMicro", "remainingMicro",
                    "perAccountCapMicro", "poolId", "grantExpiresAt", "createdAt")
 CAMPAIGN_COLUMNS = [
-    render.Column("id", "campaignId"), render.Column("name", "name"), render.Column("status", "status", style="cyan"),
+    render.Column("id", "campaignId", no_wrap=True), render.Column("name", "name", min_width=12),
+    render.Column("status", "status", style="cyan", no_wrap=True),
     render.Column("budget", "budgetMicro"), render.Column("granted", "grantedMicro"),
     render.Column("remaining", "remainingMicro"), render.Column("per-account cap", "perAccountCapMicro"),
-    render.Column("pool", "poolId"), render.Column("grants expire", "grantExpiresAt"),
+    render.Column("pool", "poolId", no_wrap=True), render.Column("grants expire", "grantExpiresAt", time=True),
 ]
 
 
@@ -29,7 +30,10 @@ def campaign_path(campaign_id: str, *rest: str) -> str:
 
 
 def cmd_list(ctx: Context) -> int:
-    body = ctx.client.collect(CAMPAIGNS, {"status": ctx.args.status}, key=("campaigns", "items"), limit=ctx.args.limit)
+    body = ctx.client.collect(CAMPAIGNS, {}, key=("campaigns", "items"), limit=ctx.args.limit)
+    if ctx.args.status:  # the API lists every campaign; the filter is applied here
+        body["campaigns"] = [c for c in body.get("campaigns", body.get("items")) or []
+                             if c.get("status") == ctx.args.status]
     if ctx.out.json_mode:
         ctx.out.json(body)
         return EXIT_OK
@@ -80,8 +84,12 @@ def cmd_grant(ctx: Context) -> int:
     if a.description:
         body["description"] = a.description
     result = post_keyed(ctx, campaign_path(a.campaign, "grants"), body, given_key=bool(a.idempotency_key))
-    return show_record(ctx, f"granted {format_money(amount)} to {a.account} from {a.campaign}", result,
-                       ("campaignId", "accountId", "amountMicro", "lotId", "remainingMicro"))
+    if ctx.out.json_mode:
+        ctx.out.json(result)
+        return EXIT_OK
+    shown = {k: v for k, v in result.items() if k != "lot"}  # the whole lot is in --json
+    return show_record(ctx, f"granted {format_money(amount)} to {a.account} from {a.campaign}", shown,
+                       ("campaignId", "grantId", "accountId", "amountMicro", "lotId", "remainingMicro"))
 
 
 def cmd_grant_batch(ctx: Context) -> int:

@@ -58,7 +58,7 @@ def common_options(*, suppress: bool) -> argparse.ArgumentParser:
     def default(value: object) -> object:
         return argparse.SUPPRESS if suppress else value
 
-    parser = argparse.ArgumentParser(add_help=False)
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     group = parser.add_argument_group("common options")
     group.add_argument("--url", default=default(None), metavar="URL",
                        help=f"the billing API (default: $BILLING_API_URL or {DEFAULT_URL})")
@@ -82,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Operate the credit-billing API: mint and adjust credit, switch the billing mode, run "
                     "campaigns, replay the dead-letter queue, reconcile, and tail an account's history.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,  # `--delt -5` is a typo, not --delta
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)

@@ -17,13 +17,13 @@ DLQ = "/admin/billing/dlq"
 RECONCILIATION = "/admin/billing/reconciliation"
 RECONCILE = "/admin/billing/reconcile"
 RECONCILE_TIMEOUT = 120.0
-DLQ_STATUSES = ("pending", "manual_review", "succeeded")
+DLQ_STATUSES = ("pending", "manual_review", "succeeded", "dismissed")
 DLQ_COLUMNS = [
     render.Column("item", "itemId"), render.Column("operation", "operation"),
     render.Column("status", "status", style="cyan"), render.Column("attempts", "attempts"),
-    render.Column("last error", "lastError", style="red"), render.Column("next retry", "nextRetryAt"),
-    render.Column("reference", "reference"), render.Column("created", "createdAt"),
-    render.Column("updated", "updatedAt"),
+    render.Column("last error", "lastError", style="red"), render.Column("next retry", "nextRetryAt", time=True),
+    render.Column("reference", "reference"), render.Column("created", "createdAt", time=True),
+    render.Column("updated", "updatedAt", time=True),
 ]
 RUN_FIELDS = ("runId", "status", "startedAt", "finishedAt", "lotsChecked", "accountsChecked", "driftRatio")
 
@@ -47,17 +47,28 @@ def cmd_dlq_replay(ctx: Context) -> int:
     return show_record(ctx, f"replayed {ctx.args.item}", body, ("itemId", "status", "attempts", "result"))
 
 
+def cmd_dlq_dismiss(ctx: Context) -> int:
+    body = ctx.client.post(f"{DLQ}/{segment(ctx.args.item)}/dismiss", {"reason": ctx.args.reason})
+    return show_record(ctx, f"dismissed {ctx.args.item}", body, ("itemId", "status", "dismissedBy", "dismissReason"))
+
+
 # -- reconciliation -----------------------------------------------------------------------------------
 def show_run(ctx: Context, run: dict[str, Any]) -> None:
-    scalars = {k: v for k, v in run.items() if not isinstance(v, list)}
+    """The run's figures, then one table per list (violations, drifted accounts, ...) and per object."""
+    scalars = {k: v for k, v in run.items() if not isinstance(v, list | dict)}
     lists = {k: v for k, v in run.items() if isinstance(v, list)}
+    objects = {k: v for k, v in run.items() if isinstance(v, dict)}
     status = run.get("status")
-    title = "reconciliation: " + ("ok" if status == "ok" else f"{status}" if status else "?")
     counts = {f"{name} (count)": len(values) for name, values in lists.items()}
-    ctx.out.show(render.record(title, {**scalars, **counts}, RUN_FIELDS))
+    ctx.out.show(render.record(f"reconciliation: {status or '?'}", {**scalars, **counts}, RUN_FIELDS))
     for name, values in lists.items():
         if values:
             ctx.out.show(render.listing(name, values))
+    for name, value in objects.items():
+        if value and all(isinstance(v, dict) for v in value.values()):  # e.g. per system account
+            ctx.out.show(render.listing(name, [{"key": k, **v} for k, v in value.items()]))
+        elif value:
+            ctx.out.show(render.record(name, value))
     if status == "violations":
         ctx.out.error("reconciliation found violations (exit 3)")
 
@@ -92,13 +103,17 @@ def cmd_token(ctx: Context) -> int:
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     group = arguments.add_command(sub, "dlq", arguments.needs_action, common,
-                                  help="the dead-letter queue: list, replay")
+                                  help="the dead-letter queue: list, replay, dismiss")
     inner = group.add_subparsers(title="dlq commands", metavar="ACTION")
     p = arguments.add_command(inner, "list", cmd_dlq_list, common, help="items of the dead-letter queue")
     p.add_argument("--status", choices=DLQ_STATUSES)
     p.add_argument("--limit", type=arguments.count(1, 10_000), default=50, help="at most this many (default: 50)")
     p = arguments.add_command(inner, "replay", cmd_dlq_replay, common, help="run one item again now")
     p.add_argument("item", metavar="ITEM_ID")
+    p = arguments.add_command(inner, "dismiss", cmd_dlq_dismiss, common,
+                              help="close an item resolved by hand (kept, with the reason)")
+    p.add_argument("item", metavar="ITEM_ID")
+    p.add_argument("--reason", required=True, help="why it will not be replayed (recorded on the item)")
 
     p = arguments.add_command(sub, "reconcile", cmd_reconcile, common,
                               help="the last reconciliation, or (--now) run one; exit 3 on violations",

@@ -14,6 +14,7 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from rich import box
@@ -64,6 +65,19 @@ def cell(value: Any, name: str = "") -> Text:
     return Text(safe(str(value)))
 
 
+def short_time(value: Any) -> Any:
+    """An ISO timestamp to the second ("2026-05-01 12:00:03Z") for tables; --json keeps it exact."""
+    if not isinstance(value, str):
+        return value
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if parsed.utcoffset() == timedelta(0):
+        return f"{parsed:%Y-%m-%d %H:%M:%S}Z"
+    return parsed.isoformat(sep=" ", timespec="seconds")
+
+
 @dataclass(frozen=True)
 class Column:
     header: str
@@ -71,9 +85,14 @@ class Column:
     money: bool = False
     style: str | None = None
     get: Callable[[Mapping[str, Any]], Any] | None = None
+    time: bool = False  # shown to the second
+    no_wrap: bool = False
+    min_width: int | None = None
 
     def value(self, row: Mapping[str, Any]) -> Text:
         raw = self.get(row) if self.get else row.get(self.key)
+        if self.time:
+            raw = short_time(raw)
         text = cell(raw, self.key if self.money or is_money_field(self.key) else "")
         if self.style and raw is not None:
             text.stylize(self.style)
@@ -90,11 +109,18 @@ def table(title: str | None, columns: Sequence[Column], rows: Iterable[Mapping[s
           caption: str | None = None) -> Table:
     grid = Table(title=title, caption=caption, box=box.SIMPLE_HEAVY, title_justify="left", header_style="bold",
                  min_width=_min_width(title, caption))
-    for column in columns:
-        grid.add_column(column.header, justify="right" if column.money or is_money_field(column.key) else "left",
-                        overflow="fold")
-    for row in rows:
-        grid.add_row(*(column.value(row) for column in columns))
+    rows = list(rows)
+    cells = [[column.value(row) for column in columns] for row in rows]
+    for index, column in enumerate(columns):
+        money = column.money or is_money_field(column.key)
+        min_width = column.min_width
+        if money:  # a micro-unit number is never split; its "($...)" may go to the next line
+            widest = max((len(c[index].plain.partition(" ")[0]) for c in cells), default=0)
+            min_width = max(min_width or 0, widest, len(column.header.partition(" ")[0])) or None
+        grid.add_column(column.header, justify="right" if money else "left", overflow="fold",
+                        no_wrap=column.no_wrap or column.time, min_width=min_width)
+    for row_cells in cells:
+        grid.add_row(*row_cells)
     return grid
 
 
@@ -117,7 +143,7 @@ def columns_for(rows: Sequence[Mapping[str, Any]]) -> list[Column]:
     keys: list[str] = []
     for row in rows:
         keys += [key for key in row if key not in keys]
-    return [Column(key, key) for key in keys]
+    return [Column(key, key, no_wrap=index == 0) for index, key in enumerate(keys)]
 
 
 def listing(title: str, rows: Sequence[Any]) -> Table:
@@ -150,7 +176,7 @@ class Output:
             self.console.print(renderable)
 
     def line(self, text: str, style: str | None = None) -> None:
-        self.console.print(Text(safe(text), style=style or ""))
+        self.console.print(Text(safe(text), style=style or ""), soft_wrap=True)  # one line per record, like tail
         sys.stdout.flush()  # a follower behind a pipe sees each line as it comes
 
     def notice(self, message: str) -> None:

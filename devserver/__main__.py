@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from devserver.engine import MotoVersionError
 from devserver.gateway import SamCliVersionError
@@ -92,12 +93,27 @@ def banner(stack: LocalStack) -> str:
             " -H 'Content-Type: application/json'"
             """ -d '{"accountId": "acct-demo", "estimatedCostMicro": "1000000"}'"""
         )
+        sweeper = _scheduled_job(stack, "SweeperFunction")
+        if sweeper is not None:
+            curls += [
+                f"  # with a 5 s TTL and nobody finalizing, the sweeper (every {sweeper.interval:g} s) releases it and"
+                " logs '[background] SweeperFunction: expired 1 reservation':",
+                curls[-1].replace('"1000000"}', '"1000000", "ttlSeconds": 5}'),
+            ]
     if not curls:
         method, path, _ = stack.gateway.routes[0]
         curls.append(f"  curl -s -X {method} {url}{path}")
     lines += curls
     lines += ["", "Ctrl-C to stop."]
     return "\n".join(lines)
+
+
+def _scheduled_job(stack: LocalStack, function_id: str) -> Any:
+    background = getattr(stack, "background", None)
+    for job in getattr(background, "jobs", None) or ():
+        if getattr(job, "name", None) == function_id and hasattr(job, "interval") and hasattr(job, "schedule"):
+            return job
+    return None
 
 
 def _background_lines(stack: LocalStack) -> list[str]:

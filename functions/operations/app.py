@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from billing_core import http, payments, reconciler, work  # noqa: F401 - payments registers replayable operations
 from billing_core.errors import NotFound
+from billing_core.models import DismissRequest
 
 router = http.router()
 
@@ -36,6 +37,18 @@ def list_dlq(
 )
 def replay(itemId: str):
     return http.json_response(work.replay(http.path_id(itemId, "itemId"), actor=http.caller().actor))
+
+
+@router.post(
+    "/admin/billing/dlq/<itemId>/dismiss",
+    summary="Dismiss a work item",
+    description="Closes a pending or parked item that will not be replayed (resolved by hand); the reason and "
+    "the operator are kept on the item. Dismissing twice answers the dismissed item; a succeeded item is 409.",
+    tags=["admin"],
+)
+def dismiss(itemId: str, request: DismissRequest):
+    return http.json_response(work.dismiss(http.path_id(itemId, "itemId"), actor=http.caller().actor,
+                                           reason=request.reason))
 
 
 @router.get("/admin/billing/reconciliation", summary="The last reconciliation result", tags=["admin"])

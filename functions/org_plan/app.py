@@ -1,7 +1,7 @@
 """POST /api/v1/billing/org/plan - operators change an org's plan, billing status, limit
 overrides, seats (member count) or trial end; an org never seen before is created."""
 
-from billing_core import clock, http, orgs
+from billing_core import http, orgs
 from billing_core.quota_models import OrgPlanRequest
 
 router = http.router()
@@ -9,7 +9,7 @@ router = http.router()
 
 @router.post("/api/v1/billing/org/plan", summary="Change an org's plan or billing state", tags=["admin"])
 def set_plan(request: OrgPlanRequest):
-    state = orgs.set_billing(
+    return http.json_response(orgs.set_billing(
         request.orgId,
         plan_slug=request.planSlug,
         billing_status=request.billingStatus,
@@ -18,8 +18,7 @@ def set_plan(request: OrgPlanRequest):
         trial_ends_at=request.trialEndsAt,
         actor=http.caller().actor,
         rate=http.rate(),
-    )
-    return http.json_response(state.to_wire(clock.iso(clock.now())))
+    ))
 
 
 lambda_handler = http.handler(router, auth_kind="admin")

@@ -15,7 +15,7 @@ def check(request: QuotaRequest):
 @router.post("/api/v1/billing/org/usage", summary="Record usage against an org's limits", tags=["internal"])
 def usage(request: UsageRequest):
     return http.json_response(quotas.record(request.orgId, request.amounts(), request_id=request.requestId,
-                                            rate=http.rate()))
+                                            rate=http.rate(), enforce=request.enforce))
 
 
 lambda_handler = http.handler(router, auth_kind="internal")

@@ -1,6 +1,6 @@
 """POST /api/internal/billing/release - return a whole reservation to the account."""
 
-from billing_core import http, observability, reservations
+from billing_core import http, reservations
 from billing_core.models import ReleaseRequest
 
 router = http.router()
@@ -14,7 +14,6 @@ router = http.router()
 )
 def release(request: ReleaseRequest):
     result = reservations.release(reservation_id=request.reservationId, caller=http.caller(), rate=http.rate())
-    observability.count("Releases")
     return http.json_response(result, 200)
 
 

@@ -10,7 +10,6 @@ logger = Logger(service="billing")
 def lambda_handler(event, context):
     budget = max(5.0, context.get_remaining_time_in_millis() / 1000 - 5) if context else 50.0
     result = sweeper.sweep(time_budget_seconds=budget)
-    observability.count("ReservationsExpired", result.expired)  # expiry rate = expired / reservations settled
     observability.count("SweeperLostRaces", result.lost_races)
     observability.flush()
     logger.info("sweep finished", extra=result.to_wire())

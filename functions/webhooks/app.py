@@ -25,10 +25,6 @@ def _apply(event: payments.PaymentEvent) -> dict:
                             error=work.describe(exc))
         observability.count("PaymentEventsQueued")
         return http.json_response({"received": True, "outcome": "queued", "itemId": item["itemId"]}, 202)
-    if outcome["outcome"] == "credited":
-        observability.count("PaymentsCredited")
-    elif outcome.get("failed"):
-        observability.count("PaymentsFailed")  # payment failure rate = failed / (credited + failed)
     return http.json_response({"received": True, **outcome})
 
 

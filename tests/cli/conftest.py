@@ -51,8 +51,9 @@ def fake() -> Iterator[FakeApi]:
 
 
 @pytest.fixture
-def cli(fake: FakeApi, capsys: pytest.CaptureFixture[str]):
+def cli(fake: FakeApi, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
     """cli(*argv, env=None, stdin=None, sleep=None) -> Ran, against the fake API with SECRET."""
+    monkeypatch.setenv("COLUMNS", "250")  # tables as wide as the assertions expect, whatever the terminal
 
     def invoke(*argv: str, env: dict[str, str] | None = None, stdin: Any = None, sleep: Any = None) -> Ran:
         environ = {"BILLING_API_URL": fake.url, "BILLING_ADMIN_JWT_SECRET": SECRET, "USER": "tester"}

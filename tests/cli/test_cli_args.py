@@ -73,6 +73,8 @@ def test_adjust_takes_signed_values() -> None:
     (["adjust", "acct-1", "--reason", "r"], "exactly one of --set"),
     (["adjust", "acct-1", "--set", "1", "--delta", "1", "--reason", "r"], "exactly one of --set"),
     (["adjust", "acct-1", "--delta", "1.5", "--reason", "r"], "digits"),
+    (["adjust", "acct-1", "--delt", "-5", "--reason", "r"], "unrecognized arguments"),  # no abbreviations
+    (["--js", "balance", "acct-1"], "unrecognized arguments"),
     (["refund", "acct-1", "--reason", "r"], "an amount is required"),
     (["history", "acct-1", "--limit", "0"], "from 1 to"),
     (["revenue-shares", "sys-foundation=10001"], "ACCOUNT=BPS"),

@@ -201,6 +201,15 @@ def test_history_passes_filters_and_shows_oldest_first(cli, fake: FakeApi) -> No
     assert "3 ($0.000003)" in ran.out
 
 
+def test_history_shows_the_direction_of_unsigned_adjustments(cli, fake: FakeApi) -> None:
+    entries = ledger(2)
+    entries[0].update(entryType="adjustment", amountMicro="250000", metadata={"direction": "debit"})
+    entries[1].update(entryType="adjustment", metadata={"direction": "credit"})
+    fake.route("GET", r"/admin/billing/accounts/acct-1/history", paged(entries))
+    ran = cli("history", "acct-1")
+    assert "adjustment (debit)" in ran.out and "adjustment (credit)" in ran.out
+
+
 def test_history_stops_when_the_last_page_says_so(cli, fake: FakeApi) -> None:
     fake.route("GET", r"/admin/billing/accounts/acct-1/history", paged(ledger(30)))
     ran = cli("history", "acct-1", "--limit", "500", "--json")

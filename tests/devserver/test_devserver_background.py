@@ -26,6 +26,7 @@ from devserver.background import (
     local_interval,
     scheduled_event,
     sqs_event,
+    summarize,
 )
 from devserver.engine import serialized_engine
 from devserver.runner import WorkerPoolRunner, function_environment
@@ -327,6 +328,18 @@ def test_batch_item_failures_are_read_as_lambda_does():
     assert failed_message_ids({"batchItemFailures": "b"}, ids, True) == set(ids)
 
 
+def test_job_lines_summarize_what_a_run_did_and_nothing_when_it_did_nothing():
+    idle = {"expired": 0, "lostRaces": 0, "scanned": 0, "errors": [], "complete": True}
+    assert summarize(idle) is None
+    assert summarize({**idle, "expired": 1, "scanned": 1}) == "expired 1 reservation"
+    assert summarize({**idle, "expired": 2, "lostRaces": 1, "complete": False}) == (
+        "expired 2 reservations, 1 lost race (settled meanwhile), incomplete (the next run carries on)")
+    reconciled = {"status": "ok", "lotsChecked": 3, "accountsChecked": 1, "complete": True,
+                  "invariantViolationsTotal": 0, "manualReviewItems": 2}
+    assert summarize(reconciled) == "status ok, 3 lots, 1 account checked, work items in manual review: 2"
+    assert summarize({"anything": "else"}) == '{"anything":"else"}'
+
+
 def test_scheduled_event_is_eventbridge_like_or_the_templates_input():
     schedule = _schedules()["SweeperFunction"]
     event = scheduled_event(schedule)
@@ -424,7 +437,7 @@ def test_a_failed_invocation_deletes_nothing_and_the_poller_carries_on(emulation
     with caplog.at_level(logging.INFO, logger="devserver.background"):
         batch = consumer.poll_once()
     assert batch.invocation_failed and batch.succeeded == 0
-    assert _depth(engine, urls["JobsQueue"]) == (0, batch.received)  # nothing deleted
+    assert sum(_depth(engine, urls["JobsQueue"])) == batch.received == 2  # nothing deleted
     failures = [r.getMessage() for r in caplog.records if "invocation failed" in r.getMessage()]
     assert len(failures) == 1 and "RuntimeError: the consumer crashed (at app.py:" in failures[0]
     assert "\n" not in failures[0]
@@ -586,6 +599,55 @@ def test_a_failed_webhook_is_retried_through_both_queues_then_parked(stack):
     [item] = _wait_for(parked, 45, "the work item to be parked for manual review")
     assert item["attempts"] == 5 and item["lastError"].startswith("UNKNOWN_ORDER"), item
     log = stack.log()
-    assert "[background] WorkQueue -> WorkQueueFunction: 1 message, 1 failed -> retry" in log
+    assert "[background] WorkQueue -> WorkQueueFunction: 1 message, 1 failed -> retry when visible again" in log
     assert "[background] WorkQueue -> WorkQueueFunction: 1 message, 1 failed -> DeadLetterQueue" in log
     assert "[background] DeadLetterQueue -> DeadLetterFunction: 1 message, 1 done" in log
+
+
+# -- the banner and the flag -------------------------------------------------------------------
+
+
+def _fake_stack(background):
+    class FakeGateway:
+        routes = [("GET", "/api/billing/pricing", "PricingFunction"),
+                  ("POST", "/api/internal/billing/reserve", "ReserveFunction")]
+
+    class FakeStack:
+        url = "http://127.0.0.1:3000"
+        moto_url = "http://127.0.0.1:5000"
+        tables = ["BillingTable", "LedgerTable"]
+        queues = {"DeadLetterQueue": "http://127.0.0.1:5000/123456789012/DeadLetterQueue",
+                  "WorkQueue": "http://127.0.0.1:5000/123456789012/WorkQueue"}
+        workers = 4
+        seed = "billing_core.bootstrap:seed"
+        environ: dict = {}
+        secrets: dict = {}
+        gateway = FakeGateway()
+
+    FakeStack.background = background
+    return FakeStack()
+
+
+def test_banner_lists_the_background_jobs_and_how_to_see_the_sweeper():
+    from devserver.__main__ import banner
+
+    jobs = BackgroundJobs(object(), TEMPLATE, client_factory=lambda: None, environ={},
+                          queue_urls=_fake_stack(None).queues)
+    text = banner(_fake_stack(jobs))
+    assert "queues: DeadLetterQueue, WorkQueue" in text
+    assert "  SweeperFunction: rate(1 minute) -> every 10 s locally" in text
+    assert "  ReconcilerFunction: cron(15 3 * * ? *) -> every 300 s locally" in text
+    assert "  DeadLetterQueue -> DeadLetterFunction (batch 10, partial batch failures), polled every 0.5 s" in text
+    assert "BILLING_LOCAL_SCHEDULE_SECONDS_<FunctionId>" in text and "--no-background" in text
+    assert '"estimatedCostMicro": "1000000", "ttlSeconds": 5}' in text
+
+    off = banner(_fake_stack(None))
+    assert "Background jobs: off (--no-background)" in off
+    assert "ttlSeconds" not in off
+
+
+def test_no_background_flag():
+    from devserver.__main__ import _parser
+
+    assert _parser().parse_args(["--no-background"]).no_background is True
+    assert _parser().parse_args([]).no_background is False

@@ -6,9 +6,9 @@ an adjustment raced against concurrent reserves that still adds up to the micro-
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-import pytest
 import requests
 
 from tests.e2e.client import RESERVE, Caller, assert_error, assert_status, body_of, describe, unique
@@ -24,8 +24,10 @@ from tests.e2e.test_e2e_webhooks import (
     lifetime_paid,
     np_paid,
     post_ipn,
+    stripe_header,
     stripe_ok,
     stripe_paid,
+    stripe_secret,
     together,
 )
 
@@ -242,10 +244,65 @@ def test_without_a_key_each_adjust_applies(api: Caller) -> None:
     assert api.total_available(account) == 200
 
 
+def test_concurrent_adjusts_without_keys_chain_exactly(api: Caller) -> None:
+    """Several operators move one balance at once: every change applies, and each reported
+    (previous, new) pair is a real step of one sequence from the start to the end."""
+    start = 1_000_000
+    account = api.new_account(funded=start)
+    deltas = [-300_000, 200_000, -50_000, -900_000, 70_000, 1]
+    tokens = [api.admin_token(unique("ops-race")) for _ in deltas]
+    path = admin_path(account, "adjust")
+
+    def send(index: int) -> requests.Response:
+        with requests.Session() as session:
+            return session.post(api.url + path, json={"deltaMicro": str(deltas[index]), "reason": f"op {index}"},
+                                headers={"Authorization": f"Bearer {tokens[index]}"}, timeout=60)
+
+    replies = together(len(deltas), send)
+    steps = [figures(assert_status(r, 200)) for r in replies]
+    assert sorted(d for _, _, d in steps) == sorted(deltas), steps
+    assert all(new == previous + delta for previous, new, delta in steps), steps
+    chain, balance = [], start
+    remaining = list(steps)
+    while remaining:
+        step = next((s for s in remaining if s[0] == balance), None)
+        assert step is not None, ("no change starts from", balance, steps)
+        chain.append(step)
+        remaining.remove(step)
+        balance = step[1]
+    end = start + sum(deltas)
+    assert balance == end, steps
+    assert api.total_available(account) == end
+    assert len(admin_entries(api, account, "adjustment")) == len(deltas)
+
+
+def test_concurrent_set_balances_end_at_one_of_the_targets(api: Caller) -> None:
+    """Operators set one balance at once (all above the current one): the balance ends at one of
+    the targets, never at some sum of their changes (repeated on a few accounts)."""
+    targets = [2_000_000, 3_000_000, 5_000_000]
+    tokens = [api.admin_token(unique("ops-set")) for _ in targets]
+    wrong = []
+    for _ in range(4):
+        account = api.new_account(funded=1_000_000)
+        path = admin_path(account, "adjust")
+
+        def send(index: int, path: str = path) -> requests.Response:
+            with requests.Session() as session:
+                return session.post(api.url + path, timeout=60,
+                                    json={"balanceMicro": str(targets[index]), "reason": f"set {index}"},
+                                    headers={"Authorization": f"Bearer {tokens[index]}"})
+
+        steps = [figures(assert_status(r, 200)) for r in together(len(targets), send)]
+        final = api.total_available(account)
+        if final not in targets:
+            wrong.append({"final": final, "steps (previous, new, delta)": steps})
+    assert not wrong, json.dumps(wrong)
+
+
 # -- invalid input and auth ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("label", "body"), [
+INVALID_ADJUSTS: list[tuple[str, Any]] = [
     ("both", {"balanceMicro": "100", "deltaMicro": "100", "reason": "r"}),
     ("neither", {"reason": "r"}),
     ("both null", {"balanceMicro": None, "deltaMicro": None, "reason": "r"}),
@@ -266,14 +323,21 @@ def test_without_a_key_each_adjust_applies(api: Caller) -> None:
     ("null reason", {"deltaMicro": "100", "reason": None}),
     ("reason not a string", {"deltaMicro": "100", "reason": 42}),
     ("array body", [{"deltaMicro": "100", "reason": "r"}]),
-])
-def test_invalid_adjust_is_4xx_and_changes_nothing(api: Caller, label: str, body: Any) -> None:
+]
+
+
+def test_invalid_adjust_is_4xx_and_changes_nothing(api: Caller) -> None:
     account = api.new_account(funded=1_000)
-    response = adjust(api, account, body)
-    error = assert_error(response, (400, 422))
-    assert error, label
-    assert api.total_available(account) == 1_000, (label, describe(response))
-    assert admin_entries(api, account, "adjustment") == [], label
+    wrong = []
+    for label, body in INVALID_ADJUSTS:
+        response = adjust(api, account, body)
+        if response.status_code not in (400, 422):
+            wrong.append((label, describe(response)))
+            continue
+        assert_error(response, (400, 422))
+    assert not wrong, wrong
+    assert api.total_available(account) == 1_000
+    assert admin_entries(api, account, "adjustment") == []
 
 
 def test_adjust_refuses_users_internal_services_and_bad_tokens(api: Caller) -> None:
@@ -462,3 +526,28 @@ def test_pending_topup_cannot_be_refunded_against(api: Caller) -> None:
     # And the order, paid later, is still credited in full.
     assert_status(post_ipn(api, ipn(order_id, "finished", 2)), 200)
     assert api.total_available(account) == 7 * USD
+
+
+def test_operator_refund_racing_the_providers_refund_debits_once(api: Caller) -> None:
+    """An operator records the refund while Stripe's charge.refunded for it arrives: one debit."""
+    account = api.new_account()
+    order_id, payment_intent = stripe_paid(api, account, 5 * USD)
+    raw = json.dumps(charge_refunded(order_id, 500, 500, payment_intent))
+    header = stripe_header(raw, stripe_secret(api))
+    token = api.admin_token()
+
+    def send(index: int) -> requests.Response:
+        with requests.Session() as session:
+            if index == 0:
+                return session.post(api.url + admin_path(account, "refund"), timeout=60,
+                                    json={"amountMicro": str(5 * USD), "reason": "race", "orderId": order_id},
+                                    headers={"Authorization": f"Bearer {token}"})
+            return session.post(api.url + "/api/billing/webhooks/stripe", data=raw, timeout=60,
+                                headers={"Content-Type": "application/json", "Stripe-Signature": header})
+
+    operator, provider = together(2, send)
+    assert operator.status_code in (200, 409), describe(operator)
+    assert provider.status_code in (200, 202), describe(provider)
+    assert api.total_available(account) == 0, (describe(operator), describe(provider))
+    record = get_topup(api, account, order_id)
+    assert int(record["refundedMicro"]) == 5 * USD, record

@@ -6,9 +6,7 @@ import pytest
 
 from tests.e2e.client import OPENAPI, PRICING, Caller, assert_error, assert_status
 
-# Every route of ../shared/API.md's table that this release serves (path parameters filled in).
-# Top-ups, webhooks and adjust (issue 3) and the /api/v1 plan and quota routes (issue 4) join this
-# list when they are built; until then they are 404 ROUTE_NOT_FOUND, as docs/api.md says.
+# Every route of ../shared/API.md's table (path parameters filled in), then the project's own.
 CONTRACT_ROUTES = [
     ("POST", "/api/internal/billing/reserve"),
     ("POST", "/api/internal/billing/finalize"),
@@ -18,8 +16,25 @@ CONTRACT_ROUTES = [
     ("GET", "/api/billing/pricing"),
     ("POST", "/admin/billing/accounts/acct-routes/mint"),
     ("PUT", "/admin/billing/config/mode"),
+    ("POST", "/api/billing/topups"),
+    ("POST", "/api/billing/webhooks/nowpayments"),
+    ("POST", "/api/billing/webhooks/stripe"),
+    ("POST", "/admin/billing/accounts/acct-routes/adjust"),
+    ("GET", "/api/v1/billing/plans"),
+    ("GET", "/api/v1/billing/org/summary"),
+    ("POST", "/api/v1/billing/org/plan"),
+    ("POST", "/api/v1/billing/org/check"),
+    ("POST", "/api/v1/billing/org/usage"),
+    # The project's own operator routes (docs/api.md, docs/campaigns.md).
+    ("POST", "/admin/billing/accounts/acct-routes/refund"),
+    ("GET", "/admin/billing/dlq"),
+    ("POST", "/admin/billing/dlq/wk_x/replay"),
+    ("GET", "/admin/billing/reconciliation"),
+    ("POST", "/admin/billing/reconcile"),
+    ("GET", "/admin/billing/campaigns"),
+    ("PUT", "/admin/billing/config/revenue-shares"),
 ]
-PUBLIC = {"/api/billing/pricing"}
+PUBLIC = {"/api/billing/pricing", "/api/v1/billing/plans"}
 
 # The routes the OpenAPI document must list (the ones docs/api.md says are served today).
 SERVED = {
@@ -31,6 +46,18 @@ SERVED = {
     "/api/billing/pricing": "get",
     "/admin/billing/accounts/{accountId}/mint": "post",
     "/admin/billing/config/mode": "put",
+    "/api/billing/topups": "post",
+    "/api/billing/webhooks/nowpayments": "post",
+    "/api/billing/webhooks/stripe": "post",
+    "/admin/billing/accounts/{accountId}/adjust": "post",
+    "/admin/billing/accounts/{accountId}/refund": "post",
+    "/admin/billing/dlq": "get",
+    "/admin/billing/campaigns": "post",
+    "/api/v1/billing/plans": "get",
+    "/api/v1/billing/org/summary": "get",
+    "/api/v1/billing/org/plan": "post",
+    "/api/v1/billing/org/check": "post",
+    "/api/v1/billing/org/usage": "post",
 }
 
 

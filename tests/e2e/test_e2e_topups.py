@@ -76,7 +76,7 @@ def test_whole_cent_amounts_of_at_least_one_dollar_are_accepted(api: Caller, amo
     assert body["amountMicro"] == str(amount), body
 
 
-@pytest.mark.parametrize(("label", "body"), [
+INVALID_TOPUPS: list[tuple[str, Any]] = [
     ("below one dollar", {"amountMicro": "999999", "provider": "stripe"}),
     ("99 cents", {"amountMicro": "990000", "provider": "stripe"}),
     ("not whole cents", {"amountMicro": "1000001", "provider": "stripe"}),
@@ -93,12 +93,21 @@ def test_whole_cent_amounts_of_at_least_one_dollar_are_accepted(api: Caller, amo
     ("unknown provider", {"amountMicro": "5000000", "provider": "paypal"}),
     ("provider wrong case", {"amountMicro": "5000000", "provider": "Stripe"}),
     ("missing provider", {"amountMicro": "5000000"}),
-])
-def test_invalid_topups_are_422_and_record_nothing(api: Caller, label: str, body: dict[str, Any]) -> None:
+]
+
+
+def test_invalid_topups_are_422_with_a_stable_code_and_record_nothing(api: Caller) -> None:
     account = api.new_account()
-    first = assert_error(post_topup(api, account, body), 422)
-    again = assert_error(post_topup(api, account, body), 422)
-    assert first["code"] == again["code"], (label, first, again)  # a stable code
+    refused = []
+    for label, body in INVALID_TOPUPS:
+        response = post_topup(api, account, body)
+        if response.status_code != 422:
+            refused.append((label, describe(response)))
+            continue
+        first = assert_error(response, 422)
+        again = assert_error(post_topup(api, account, body), 422)
+        assert first["code"] == again["code"], (label, first, again)  # a stable code
+    assert not refused, refused
     assert api.total_available(account) == 0
     assert api.all_entries(account) == []
 

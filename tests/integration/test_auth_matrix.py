@@ -261,3 +261,47 @@ def test_secrets_and_tokens_never_reach_the_logs(world, caplog, capsys):
         signature = token.rsplit(".", 1)[-1]
         assert token not in logs
         assert len(signature) < 8 or signature not in logs
+
+
+def _every_authenticated_route() -> list[tuple[str, str]]:
+    from devserver.invoke import load_handler, routes
+
+    found = []
+    for name, route in sorted(routes().items()):
+        kind = getattr(load_handler(route.code_dir).lambda_handler, "auth_kind", None)
+        if kind is not None:
+            found.append((name, kind))
+    return found
+
+
+AUTHENTICATED = _every_authenticated_route()
+
+
+def test_the_route_table_covers_every_served_kind():
+    kinds = dict(AUTHENTICATED)
+    assert {"reserve", "adjust", "refund", "createtopup", "listdlq", "replaydlq", "grant", "usage", "summary",
+            "setplan"} <= set(kinds)
+    assert kinds["adjust"] == "admin" and kinds["createtopup"] == "user" and kinds["usage"] == "internal"
+
+
+@pytest.mark.parametrize("credential", ["none", "garbage", "unknown-secret", "expired", "genuine-internal",
+                                        "genuine-admin", "genuine-user"])
+@pytest.mark.parametrize(("route", "kind"), AUTHENTICATED)
+def test_every_route_refuses_missing_forged_and_wrong_kind_tokens(world, route, kind, credential):
+    """Every authenticated route of the template (new ones included automatically): a refused
+    credential is refused before the body is looked at, with the documented code, and changes nothing."""
+    from devserver.invoke import routes
+
+    status, code = expected("reserve" if kind == "internal" else "mint" if kind == "admin" else "balance",
+                            credential)
+    if (status, code) == OK:
+        return  # the right kind of token: covered by each route's own tests
+    header = CREDENTIALS[credential](kind, f"auth-{next(_subjects)}")
+    headers = {"Authorization": header} if header is not None else {}
+    path = {name: "x-1" for name in ("accountId", "orderId", "itemId", "campaignId")
+            if "{" + name + "}" in routes()[route].path}
+    before = snapshot_in_process()
+    reply = world.api.call(route, {"anything": "1"} if routes()[route].method != "GET" else None, headers=headers,
+                           path=path)
+    assert (reply.status, reply.code) == (status, code), reply.body
+    assert snapshot_in_process() == before

@@ -439,6 +439,25 @@ def test_a_canceled_org_is_refused_all_new_usage(q, monkeypatch):
     q.ok(org, runs=1)
 
 
+def test_usage_that_already_happened_is_recorded_whatever_the_limits(q, monkeypatch):
+    from billing_core import quotas
+
+    logged: list[dict[str, Any]] = []
+    monkeypatch.setattr(quotas.logger, "warning", lambda message, extra=None, **_: logged.append(extra))
+    org = new_org()
+    q.set_plan(org, overrides={"tokens": 1_000})
+    within = q.ok(org, tokens=900, enforce=False)
+    assert (within["overLimit"], within["enforcement"]) == (False, "off")
+    assert logged == []
+    excess = q.ok(org, tokens=300, enforce=False, requestId="llm-call-9:excess")
+    assert (excess["overLimit"], excess["enforcement"]) == (True, "off")
+    assert logged and logged[0]["enforcement"] == "off" and logged[0]["currentUsage"] == 900
+    assert q.summary(org)["usage"]["tokens"] == 1_200
+    assert q.refused(org, tokens=1)["currentUsage"] == 1_200  # enforced records are still refused
+    bad = q.usage(org, tokens=1, enforce="false")
+    assert (bad.status, bad.code) == (422, "VALIDATION_ERROR")
+
+
 # -- idempotency and calls ------------------------------------------------------------------------------------
 
 
@@ -494,6 +513,15 @@ def test_dynamodb_calls_per_operation(q, api, aws, monkeypatch):
         calls.clear()
         q.summary(new_org())
         assert calls == ["BatchGetItem", "PutItem"], calls  # first sight: the seed
+
+        # Without the cache (the local stack), the catalogue costs one Query per request, no more.
+        monkeypatch.setenv("BILLING_CONFIG_CACHE_SECONDS", "0")
+        calls.clear()
+        q.ok(new_org(), runs=1)
+        assert calls == ["Query", "GetItem", "PutItem", "UpdateItem", "UpdateItem"], calls
+        calls.clear()
+        q.set_plan(org, planSlug="enterprise")
+        assert calls == ["Query", "TransactWriteItems", "GetItem"], calls
 
 
 # -- bad input ------------------------------------------------------------------------------------------------

@@ -190,3 +190,34 @@ def test_a_message_without_an_item_id_is_dropped_not_retried_forever(queues: dic
     queues["client"].send_message(QueueUrl=queues["WorkQueue"], MessageBody="not json")
     assert consume(queues, "WorkQueue") == {"batchItemFailures": []}
     assert visible_in(queues, "WorkQueue") == 0
+
+
+def test_dismiss_closes_a_parked_item_with_its_reason(api: Any, tokens: Any, queues: dict):
+    admin = tokens.admin("ops-dismiss")
+    item_id = signed_ipn(api, "ord_handled_by_hand").body["itemId"]
+    r = api.call("dismissdlq", {"reason": "refunded in the NOWPayments dashboard"}, token=admin,
+                 path={"itemId": item_id})
+    assert r.status == 200 and r.body["status"] == "dismissed"
+    assert r.body["dismissedBy"] == "admin:ops-dismiss"
+    assert api.call("listdlq", token=admin, query={"status": "pending"}).body["items"] == []
+    assert [i["itemId"] for i in api.call("listdlq", token=admin, query={"status": "dismissed"}).body["items"]] \
+        == [item_id]
+    # Its queued message is now a no-op.
+    assert consume(queues, "WorkQueue") == {"batchItemFailures": []}
+    assert work.load(item_id)["status"] == "dismissed"
+    assert api.call("dismissdlq", {"reason": "again"}, token=admin, path={"itemId": item_id}).status == 200
+    assert api.call("dismissdlq", {}, token=admin, path={"itemId": item_id}).status == 422
+
+
+def test_a_succeeded_item_cannot_be_dismissed(api: Any, tokens: Any, queues: dict, monkeypatch: pytest.MonkeyPatch):
+    from billing_core import payments
+
+    admin, user = tokens.admin(), tokens.user("acct-dismiss-ok")
+    order = api.call("createtopup", {"amountMicro": "5000000", "provider": "nowpayments"}, token=user).body["orderId"]
+    real = payments.apply_event
+    monkeypatch.setattr(payments, "apply_event", lambda event: (_ for _ in ()).throw(RuntimeError("outage")))
+    item_id = signed_ipn(api, order).body["itemId"]
+    monkeypatch.setattr(payments, "apply_event", real)
+    assert consume(queues, "WorkQueue") == {"batchItemFailures": []}
+    r = api.call("dismissdlq", {"reason": "too late"}, token=admin, path={"itemId": item_id})
+    assert r.status == 409 and r.code == "WORK_ITEM_SETTLED"

@@ -189,6 +189,8 @@ def test_an_ended_trial_is_past_due_until_an_operator_says_otherwise():
     {"orgId": 7, "runs": 1},
     {"runs": 1},
     {"orgId": "org-a", "runs": 1, "requestId": "bad id"},
+    {"orgId": "org-a", "runs": 1, "enforce": "false"},
+    {"orgId": "org-a", "runs": 1, "enforce": 0},
 ])
 def test_usage_requests_refuse_bad_counts(body):
     with pytest.raises(ValidationError):
@@ -199,6 +201,8 @@ def test_usage_request_accepts_integers_and_ignores_unknown_fields():
     request = UsageRequest.model_validate({"orgId": "org-a", "tokens": 1_000_000_000, "runs": 0, "extra": "x",
                                            "requestId": "call-1"})
     assert request.amounts() == {"tokens": 1_000_000_000, "runs": 0, "seats": 0}
+    assert request.enforce is True
+    assert UsageRequest.model_validate({"orgId": "org-a", "runs": 1, "enforce": False}).enforce is False
     assert QuotaRequest.model_validate({"orgId": "org-a", "seats": 1}).amounts()["seats"] == 1
 
 

@@ -198,6 +198,7 @@ def handler(route_source: Router, *, auth_kind: str | None,
             _rate.reset(rate_token)
 
     lambda_handler.resolver = app  # type: ignore[attr-defined]
+    lambda_handler.auth_kind = auth_kind  # type: ignore[attr-defined]
     return lambda_handler
 
 

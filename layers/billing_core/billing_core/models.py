@@ -132,3 +132,7 @@ class RevenueSharesRequest(_Request):
     """Basis points of each finalized amount per system account (sum at most 10,000)."""
 
     shares: dict[Annotated[StrictStr, Field(max_length=64)], Annotated[StrictInt, Field(ge=0, le=10_000)]]
+
+
+class DismissRequest(_Request):
+    reason: Reason

@@ -64,8 +64,8 @@ class OrgState:
         """Included monthly limits: the plan's, with this org's overrides applied."""
         return {q: self.overrides.get(q, plan.limits[q]) for q in plans.QUOTA_TYPES}
 
-    def to_wire(self, now_iso: str) -> dict[str, Any]:
-        plan = plans.for_org(self.plan_slug)
+    def to_wire(self, now_iso: str, current: plans.Catalogue | None = None) -> dict[str, Any]:
+        plan = plans.for_org(self.plan_slug, current)
         return {
             "orgId": self.org_id,
             "planSlug": self.plan_slug,
@@ -84,13 +84,13 @@ def _table() -> str:
     return settings.billing_table()
 
 
-def seed_item(org_id: str, now: float) -> dict[str, Any]:
+def seed_item(org_id: str, now: float, current: plans.Catalogue | None = None) -> dict[str, Any]:
     now_iso = clock.iso(now)
     return {
         **keys.org_state_key(org_id),
         "entityType": "org",
         "orgId": org_id,
-        "planSlug": plans.default_plan().slug,
+        "planSlug": plans.default_plan(current).slug,
         "billingStatus": "trial",
         "trialEndsAt": clock.iso(now + TRIAL_SECONDS),
         "overrides": {},
@@ -107,9 +107,9 @@ def load(org_id: str) -> OrgState | None:
     return OrgState.from_item(item) if item else None
 
 
-def seed(org_id: str) -> OrgState:
+def seed(org_id: str, current: plans.Catalogue | None = None) -> OrgState:
     """First sight of an org: a conditional put; whoever loses the race reads the winner's item."""
-    item = seed_item(org_id, clock.now())
+    item = seed_item(org_id, clock.now(), current)
     if dynamo.put_item(_table(), item, condition="attribute_not_exists(pk)"):
         return OrgState.from_item(item)
     existing = load(org_id)
@@ -118,12 +118,13 @@ def seed(org_id: str) -> OrgState:
     return existing
 
 
-def load_or_seed(org_id: str) -> OrgState:
-    return load(org_id) or seed(org_id)
+def load_or_seed(org_id: str, current: plans.Catalogue | None = None) -> OrgState:
+    return load(org_id) or seed(org_id, current)
 
 
-def from_item_or_seed(org_id: str, item: dict[str, Any] | None) -> OrgState:
-    return OrgState.from_item(item) if item else seed(org_id)
+def from_item_or_seed(org_id: str, item: dict[str, Any] | None, current: plans.Catalogue | None = None
+                      ) -> OrgState:
+    return OrgState.from_item(item) if item else seed(org_id, current)
 
 
 def _audit_key(org_id: str, now_iso: str, actor: str) -> dict[str, str]:
@@ -135,12 +136,12 @@ _STATE_NAMES = {"#plan": "planSlug", "#status": "billingStatus", "#trial": "tria
                 "#seats": "seats"}
 
 
-def _state_update(org_id: str, given: dict[str, Any], now: float, actor: str, *, plan_changed: bool
-                  ) -> dynamo.Action:
+def _state_update(org_id: str, given: dict[str, Any], now: float, actor: str, *, plan_changed: bool,
+                  default_slug: str) -> dynamo.Action:
     """SET what the operator gave; everything else keeps its value, or gets the seed's value when
     the org was never seen (if_not_exists), so this also creates an org in one write."""
     now_iso = clock.iso(now)
-    seeded = {"#plan": plans.default_plan().slug, "#status": "trial", "#trial": clock.iso(now + TRIAL_SECONDS),
+    seeded = {"#plan": default_slug, "#status": "trial", "#trial": clock.iso(now + TRIAL_SECONDS),
               "#ovr": {}, "#seats": 0}
     names = {"#org": "orgId", "#et": "entityType", "#created": "createdAt", "#at": "updatedAt", "#by": "updatedBy",
              "#v": "version", "#changed": "planChangedAt", **_STATE_NAMES}
@@ -173,26 +174,28 @@ def set_billing(
     trial_ends_at: str | None,
     actor: str,
     rate: RateCharge | None,
-) -> OrgState:
+) -> dict[str, Any]:
     """An operator's change to an org: plan, status, overrides (replaced as a whole), seats
     (member count, absolute), trial end. Creates the org (trial on the default plan) when it was
     never seen. One TransactWriteItems: the state update, a ConditionCheck that the new plan
     exists and is active (when plans are in the table), an audit item and the caller's rate
     counter. Then one GetItem for the response."""
-    plan = plans.require_assignable(plan_slug) if plan_slug else None
+    current = plans.catalogue()
+    plan = plans.require_assignable(plan_slug, current) if plan_slug else None
     table = _table()
     for _ in range(UPDATE_ATTEMPTS):
         now = clock.now()
         now_iso = clock.iso(now)
         given = {"#plan": plan.slug if plan else None, "#status": billing_status, "#trial": trial_ends_at,
                  "#ovr": dict(overrides) if overrides is not None else None, "#seats": seats}
-        state_update = _state_update(org_id, given, now, actor, plan_changed=plan is not None)
+        state_update = _state_update(org_id, given, now, actor, plan_changed=plan is not None,
+                                     default_slug=plans.default_plan(current).slug)
         changes = {k: v for k, v in {"planSlug": plan_slug, "billingStatus": billing_status, "overrides": overrides,
                                      "seats": seats, "trialEndsAt": trial_ends_at}.items() if v is not None}
         actions = [state_update, dynamo.put(table, {**_audit_key(org_id, now_iso, actor), "action": "set_billing",
                                                     "orgId": org_id, "changes": changes, "actor": actor,
                                                     "at": now_iso}, tag="audit")]
-        if plan is not None and plans.catalogue().from_table:
+        if plan is not None and current.from_table:
             actions.insert(0, dynamo.check(table, keys.plan_key(plan.slug), "attribute_exists(pk) AND #active = :yes",
                                            tag="plan", names={"#active": "active"}, values={":yes": True}))
         try:
@@ -200,12 +203,13 @@ def set_billing(
         except dynamo.TransactionCancelled as cancelled:
             if "plan" in cancelled.failed:
                 plans.invalidate()  # retired or removed since it was cached: answer from the table
-                plan = plans.require_assignable(plan.slug) if plan else None
+                current = plans.catalogue()
+                plan = plans.require_assignable(plan.slug, current) if plan else None
             if cancelled.conflict or "plan" in cancelled.failed:
                 continue
             raise
         state = load(org_id)
         if state is None:
             raise Contention("the org's billing state changed while it was being updated; retry")
-        return state
+        return state.to_wire(clock.iso(clock.now()), current)
     raise Contention("the org's billing state kept changing; retry the request")

@@ -76,6 +76,9 @@ def _nowpayments(order_id: str, amount_micro: int) -> Invoice:
 def _stripe(order_id: str, amount_micro: int) -> Invoice:
     import stripe
 
+    success, cancel = os.environ.get("TOPUP_SUCCESS_URL", ""), os.environ.get("TOPUP_CANCEL_URL", "")
+    if not success or not cancel:
+        raise ProviderError("Stripe checkout: TOPUP_SUCCESS_URL and TOPUP_CANCEL_URL are not configured")
     client = stripe.StripeClient(_key("stripe"))
     try:
         session = client.v1.checkout.sessions.create(params={
@@ -86,8 +89,8 @@ def _stripe(order_id: str, amount_micro: int) -> Invoice:
                 "product_data": {"name": "Credit top-up"}}}],
             "metadata": {"orderId": order_id},
             "payment_intent_data": {"metadata": {"orderId": order_id}},
-            "success_url": os.environ.get("TOPUP_SUCCESS_URL") or "https://example.invalid/topup/success",
-            "cancel_url": os.environ.get("TOPUP_CANCEL_URL") or "https://example.invalid/topup/cancel",
+            "success_url": success,
+            "cancel_url": cancel,
         })
     except stripe.StripeError as exc:
         raise ProviderError(f"Stripe checkout: {type(exc).__name__}") from None

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from billing_core import adjustments, clock, dynamo, keys, lots, money, payment_providers, settings
+from billing_core import adjustments, clock, dynamo, keys, lots, money, observability, payment_providers, settings
 from billing_core.errors import BillingError, Conflict, InvalidInput, NotFound
 from billing_core.ratelimit import RateCharge
 from billing_core.work import NeedsReview, operation
@@ -118,6 +118,7 @@ def create_topup(*, account_id: str, amount: int, provider: str, actor: str) -> 
         invoice = payment_providers.create_invoice(provider, order_id=order_id, amount_micro=amount)
     except payment_providers.ProviderError as exc:
         _update_payment(order_id, {"status": "failed", "statusRank": RANKS["failed"], "failureReason": str(exc)})
+        observability.count("PaymentsFailed")
         raise exc.as_http() from None
     updated = _update_payment(order_id, {"providerInvoiceId": invoice.invoice_id, "paymentUrl": invoice.url})
     return payment_to_wire(updated)
@@ -206,6 +207,8 @@ def apply_event(event: PaymentEvent) -> dict[str, Any]:
         if "payment" in cancelled.failed:  # a later state landed first
             return _audit_only(event, "ignored_out_of_order")
         raise
+    if event.status in FAILED_STATES:
+        observability.count("PaymentsFailed")  # payment failure rate = failed / (credited + failed)
     return {"outcome": "applied", "orderId": event.order_id, "status": event.status,
             "failed": event.status in FAILED_STATES}
 
@@ -247,6 +250,7 @@ def _credit(event: PaymentEvent, payment: dict[str, Any]) -> dict[str, Any]:
         if "payment" in cancelled.failed:  # credited (or moved past paid) by another delivery
             return _audit_only(event, "ignored_already_settled")
         raise
+    observability.count("PaymentsCredited")
     return {"outcome": "credited", "orderId": event.order_id, "lotId": lot["lotId"],
             "creditedMicro": money.fmt(amount)}
 

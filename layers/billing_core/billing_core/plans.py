@@ -146,13 +146,13 @@ def catalogue_or_defaults() -> tuple[Catalogue, bool]:
         return Catalogue(DEFAULT_PLANS, False), True
 
 
-def get(slug: str) -> Plan | None:
-    return catalogue().get(slug)
+def get(slug: str, current: Catalogue | None = None) -> Plan | None:
+    return (current or catalogue()).get(slug)
 
 
-def require_assignable(slug: str) -> Plan:
+def require_assignable(slug: str, current: Catalogue | None = None) -> Plan:
     """A plan an org may be moved to: it exists (404 PLAN_NOT_FOUND) and is active (422 PLAN_INACTIVE)."""
-    plan = get(slug)
+    plan = get(slug, current)
     if plan is None:
         raise NotFound(f"plan {slug} does not exist", code="PLAN_NOT_FOUND", details={"planSlug": slug})
     if not plan.active:
@@ -160,19 +160,20 @@ def require_assignable(slug: str) -> Plan:
     return plan
 
 
-def default_plan() -> Plan:
+def default_plan(current: Catalogue | None = None) -> Plan:
     """The plan a new org starts its trial on (BILLING_DEFAULT_PLAN_SLUG, else starter)."""
-    current = catalogue()
+    current = current or catalogue()
     plan = current.get(settings.default_plan_slug())
     if plan is None or not plan.active:
         plan = current.get(FALLBACK_PLAN_SLUG) or next(iter(current.active()), None) or DEFAULT_PLANS[1]
     return plan
 
 
-def for_org(slug: str) -> Plan:
+def for_org(slug: str, current: Catalogue | None = None) -> Plan:
     """The plan an org is on. A plan deleted from the table by hand falls back to the seeded
     definition of the same slug, then to the default plan: quotas keep working."""
-    plan = get(slug)
+    current = current or catalogue()
+    plan = current.get(slug)
     if plan is not None:
         return plan
-    return next((p for p in DEFAULT_PLANS if p.slug == slug), None) or default_plan()
+    return next((p for p in DEFAULT_PLANS if p.slug == slug), None) or default_plan(current)

@@ -89,6 +89,8 @@ def parse_stripe(raw: bytes) -> PaymentEvent | None:
                                                                   required=False),
             refunded_total_micro=refunded * CENT_MICRO, provider_currency=currency, provider_amount=str(refunded),
         )
+    if not obj.get("client_reference_id"):
+        return None  # a session this system did not create (e.g. another product on the account)
     order_id = _text(obj.get("client_reference_id"), "client_reference_id")
     assert order_id is not None
     if event_type == "checkout.session.expired":

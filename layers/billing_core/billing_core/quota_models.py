@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 
 from billing_core.models import Identifier, Timestamp
 from billing_core.orgs import BILLING_STATUSES
@@ -52,9 +52,12 @@ class QuotaRequest(_Request):
 
 class UsageRequest(QuotaRequest):
     """POST /api/v1/billing/org/usage: record usage (seats = members added). `requestId` makes a
-    retry return the original response without counting twice."""
+    retry return the original response without counting twice. `enforce: false` records usage
+    that has already happened (e.g. the part of an LLM call beyond its estimate) whatever the
+    limits: never refused, reported with `overLimit`."""
 
     requestId: Identifier | None = None
+    enforce: StrictBool = True
 
 
 class Overrides(BaseModel):

@@ -22,6 +22,7 @@ limits make the same conditional write; when it is refused they log the would-be
 record the usage with an unconditional write, answering 200 with `overLimit: true`.
 
 A `canceled` org is refused any new usage with 402 BILLING_CANCELED (limit 0), same details.
+A record with `enforce: false` (usage that has already happened) is handled like soft limits.
 """
 
 from __future__ import annotations
@@ -152,8 +153,9 @@ def _usage_of(state_item: Mapping[str, Any] | None, usage_item: Mapping[str, Any
     return usage
 
 
-def _view(state: orgs.OrgState, usage_item: Mapping[str, Any] | None, period: Period, now: float) -> OrgView:
-    plan = plans.for_org(state.plan_slug)
+def _view(state: orgs.OrgState, usage_item: Mapping[str, Any] | None, period: Period, now: float,
+          current: plans.Catalogue) -> OrgView:
+    plan = plans.for_org(state.plan_slug, current)
     usage = {q: int((usage_item or {}).get(q, 0)) for q in MONTHLY_COUNTERS}
     usage["seats"] = state.seats
     return OrgView(state, plan, period, state.effective_status(clock.iso(now)), state.limits(plan), usage)
@@ -180,10 +182,11 @@ def _read(org_id: str, period: Period) -> tuple[dict[str, Any] | None, dict[str,
 
 def load_view(org_id: str) -> OrgView:
     """State (seeded on first sight) and this month's usage: one BatchGetItem (+ the seed put)."""
+    current = plans.catalogue()
     now = clock.now()
     period = period_at(now)
     state_item, usage_item = _read(org_id, period)
-    return _view(orgs.from_item_or_seed(org_id, state_item), usage_item, period, now)
+    return _view(orgs.from_item_or_seed(org_id, state_item, current), usage_item, period, now, current)
 
 
 def _refusal(view: OrgView, quota: str, requested: Mapping[str, int], usage: Mapping[str, int]) -> QuotaExceeded:
@@ -211,14 +214,12 @@ def _refused_quota(view: OrgView, requested: Mapping[str, int], usage: Mapping[s
     return first_exceeded(requested, usage, view.limits)
 
 
-def _soft(refusal: QuotaExceeded, org_id: str, operation: str) -> None:
-    """Soft limits: the refusal that hard limits would have made, logged (no secrets in it)."""
-    logger.warning("quota would be exceeded (soft limits: allowed)",
-                   extra={"orgId": org_id, "operation": operation, "code": refusal.code, **refusal.details})
-
-
-def _counts(values: Mapping[str, int]) -> dict[str, int]:
-    return {q: int(values.get(q, 0)) for q in QUOTA_TYPES}
+def _soft(refusal: QuotaExceeded, org_id: str, operation: str, enforcement: str) -> None:
+    """Limits not enforced (soft limits, or a record of usage that already happened): the refusal
+    that hard limits would have made, logged (no secrets in it)."""
+    logger.warning("quota limit crossed; allowed because limits are not enforced",
+                   extra={"orgId": org_id, "operation": operation, "enforcement": enforcement, "code": refusal.code,
+                          **refusal.details})
 
 
 # -- routes' operations ------------------------------------------------------------------------------
@@ -254,7 +255,7 @@ def check(org_id: str, requested: Mapping[str, int | None]) -> dict[str, Any]:
         refusal = _refusal(view, quota, amounts, view.usage)
         if settings.hard_limits_enabled():
             raise refusal
-        _soft(refusal, org_id, "check")
+        _soft(refusal, org_id, "check", "soft")
         over = True
     return {
         **view.base(),
@@ -295,7 +296,8 @@ def _apply(writes: list[dynamo.Action], rate: RateCharge | None) -> None:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
-            raise _Refused({write.tag}, dynamo.from_item(exc.response.get("Item")) or {}) from None
+            # The item as the condition saw it (absent only if the item itself was): no re-read.
+            raise _Refused({write.tag}, dynamo.from_item(exc.response.get("Item"))) from None
         return
     try:
         ratelimit.transact(writes, rate)
@@ -346,18 +348,22 @@ def _usage_now(org_id: str, view: OrgView, refused: _Refused) -> dict[str, int]:
 
 
 def record(org_id: str, requested: Mapping[str, int | None], *, request_id: str | None,
-           rate: RateCharge | None) -> dict[str, Any]:
+           rate: RateCharge | None, enforce: bool = True) -> dict[str, Any]:
     """Record usage atomically against the limits (see the module docstring).
 
     Calls: GetItem state (+ seed put on first sight) and then one UpdateItem (plus the rate
     counter's UpdateItem before it), or one TransactWriteItems carrying the rate counter when
     seats or a requestId are given. A requestId makes a retry return the original response
-    without counting twice (the idempotency record is written in the same transaction)."""
+    without counting twice (the idempotency record is written in the same transaction).
+    enforce=False records usage that has already happened whatever the limits: it is answered
+    like soft limits (logged, `overLimit`), never refused."""
     amounts = normalize(requested)
-    hard = settings.hard_limits_enabled()
+    hard = enforce and settings.hard_limits_enabled()
+    enforcement = ("hard" if hard else "soft") if enforce else "off"
     now = clock.now()
     period = period_at(now)
-    view = _view(orgs.load_or_seed(org_id), None, period, now)
+    current = plans.catalogue()
+    view = _view(orgs.load_or_seed(org_id, current), None, period, now, current)
     idem_key = f"{org_id}#{request_id}" if request_id else None
     req_hash = idempotency.request_hash({"op": "usage", "orgId": org_id, **amounts})
 
@@ -376,7 +382,7 @@ def record(org_id: str, requested: Mapping[str, int | None], *, request_id: str 
         refusal = _refusal(view, early, amounts, usage)
         if hard:
             raise refusal
-        _soft(refusal, org_id, "usage")
+        _soft(refusal, org_id, "usage", enforcement)
         over = True
 
     for _ in range(RECORD_ATTEMPTS):
@@ -386,7 +392,7 @@ def record(org_id: str, requested: Mapping[str, int | None], *, request_id: str 
             "allowed": True,
             "recorded": True,
             "overLimit": over,
-            "enforcement": "hard" if hard else "soft",
+            "enforcement": enforcement,
             "requested": amounts,
             "requestId": request_id,
             "recordedAt": now_iso,
@@ -412,6 +418,6 @@ def record(org_id: str, requested: Mapping[str, int | None], *, request_id: str 
             refusal = _refusal(view, quota, amounts, usage)
             if hard:
                 raise refusal from None
-            _soft(refusal, org_id, "usage")
+            _soft(refusal, org_id, "usage", enforcement)
             over = True
     raise Contention("the org's usage counters kept changing; retry the request")

@@ -8,16 +8,16 @@ and aggregates per (account, pool), never keeping every item:
    entries and its reservations. How each writer moves money (lots.py, reservations.py,
    adjustments.py, payments.py) gives these exact identities:
 
-   original  Σ lot.original  == Σ deposit + Σ credit adjustment/refund entries      (mint, grants, top-ups,
-                                                                                   credit adjustments)
+   original  Σ lot.original  == Σ deposit entries (mints, campaign grants, top-ups)
+                               + Σ adjustment/refund entries with direction credit
    consumed  Σ lot.consumed  == Σ settledDebtMicro (deposits, credit adjustments)
                                + Σ finalize (amount - debtMicro) + Σ debit fromLotsMicro
    debt      debt            == Σ finalize debtMicro + Σ debit toDebtMicro - Σ settledDebtMicro
    reserved  Σ lot.reserved  == Σ backedMicro of pending soft/live reservations
    unbacked  unbacked        == Σ (estimate - backed) of pending soft reservations
    balance   Σ lot.available - debt - unbacked
-                             == credits - Σ finalize - Σ debits - reserved - unbacked   (expired lots
-                                included: they are credit the account no longer spends, not gone)
+                             == credits - Σ finalize - Σ debits - held on lots - unbacked holds
+                                (expired lots included: credit no longer spendable, not gone)
 
    shadow_* entries and shadow reservations never touch balances and are left out. Per account:
    the TOTALS item (lifetimePaid, lifetimeRefunded) == Σ provider deposits, Σ refund entries.
@@ -45,6 +45,26 @@ from raising false drift:
 
 A run cut short by its time budget (complete=false) still reports lot invariant violations
 found so far, but evaluates no drift (driftEvaluated=false): a half-read ledger proves nothing.
+
+Wire result (run() and last_result()): amounts are decimal strings, counts ints. Lists
+(invariantViolations, driftedAccounts, campaigns, errors) keep the first 100 rows; the *Total
+fields count them all. driftRatio = drifted accounts / accounts checked, a decimal fraction with
+6 places ("0.012345"), null when drift was not evaluated. A driftedAccounts row names accountId,
+poolId (null for the account's lifetime totals), what, expectedMicro, actualMicro,
+differenceMicro (actual - expected) and, for entry checks, expectedCount/actualCount; confirmed
+is false when the re-read could not be done (RECHECK_LIMIT, time budget) or never found the
+account quiet.
+
+Calls per run: Scan pages of BillingTable and of LedgerTable (1 MB each, strongly consistent);
+Query page(s) of work-by-status (manual_review); Query of the campaigns partition (when the
+campaigns module exists); per drifted account (at most RECHECK_LIMIT) per attempt: Query pages
+of its ledger partition, of its BAL# items and of its ledger tail, and one GetItem; then one
+UpdateItem (last result) and one PutItem (history, 90-day TTL).
+
+Metrics (Powertools EMF): InvariantViolations, LotsChecked, ReconcilerComplete (1/0),
+CampaignBudgetMaxUsedPercent and ManualReviewItems always; DriftedAccounts, AccountsChecked,
+DriftRatioPercent (percent: 1 is the runbook's 1%) and SystemRevenueMismatches only when the
+run was complete.
 """
 
 from __future__ import annotations
@@ -60,7 +80,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit
 
-from billing_core import clock, dynamo, keys, money, observability, settings
+from billing_core import clock, dynamo, keys, money, settings
 
 logger = Logger(service="billing", child=True)
 
@@ -223,7 +243,7 @@ def apply_entry(totals: PoolTotals, entry: Mapping[str, Any], cutoff: str) -> No
         totals.unreadable += 1
         return
     settled_window = entry.get("createdAt", "~") < cutoff
-    if kind == "deposit" and False:
+    if kind == "deposit":
         totals.credits += amount
         totals.settled += _int(meta.get("settledDebtMicro"))
     elif kind in ("adjustment", "refund"):
@@ -606,6 +626,9 @@ def recheck_account(account_id: str) -> list[dict[str, Any]] | None:
         recent: set[str] = set()
         for page in _query(settings.ledger_table(), pk, "begins_with", "E#"):
             for raw in page:
+                sk = _raw_str(raw, "sk")
+                if sk >= "E#" + tail_from:
+                    recent.add(sk)
                 entry = _convert(raw)
                 pool = _raw_str(raw, "poolId")
                 if entry is None:
@@ -615,10 +638,7 @@ def recheck_account(account_id: str) -> list[dict[str, Any]] | None:
                     continue
                 apply_entry(pools[pool], entry, cutoff="")  # cross-checks are not re-read here
                 apply_lifetime(lifetime, entry)
-                if not str(entry.get("entryType", "")).startswith("shadow_"):
-                    holds.add(entry)
-                if entry["sk"] >= "E#" + tail_from:
-                    recent.add(entry["sk"])
+                holds.add(entry)
         for page in _query(settings.billing_table(), pk, "begins_with", "BAL#"):
             for raw in page:
                 pool, kind = _parse_bal_sk(_raw_str(raw, "sk"))
@@ -847,6 +867,10 @@ def _store(result: dict[str, Any]) -> None:
 
 
 def _emit(metrics: dict[str, Any], complete: bool) -> None:
+    # Imported here: observability creates Powertools' Metrics (which reads its namespace from the
+    # environment) on import, and importing this module for its pure rules must not do that.
+    from billing_core import observability
+
     observability.gauge(M_INVARIANT, metrics[M_INVARIANT])
     observability.gauge(M_LOTS, metrics[M_LOTS])
     observability.gauge(M_COMPLETE, metrics[M_COMPLETE])

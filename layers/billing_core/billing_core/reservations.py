@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from billing_core import clock, config, dynamo, idempotency, keys, lots, money, ratelimit, settings
+from billing_core import clock, config, dynamo, idempotency, keys, lots, money, observability, ratelimit, settings
 from billing_core.entries import Entry
 from billing_core.errors import Conflict as ConflictError
 from billing_core.errors import Contention, Forbidden, InsufficientCredit, InvalidInput, NotFound
@@ -202,6 +202,7 @@ def expire(res: dict[str, Any], *, actor: str, rate: RateCharge | None) -> bool:
         if "reservation" in cancelled.failed:
             return False  # finalized, released or expired by someone else first
         raise
+    observability.count("ReservationsExpired")  # by the sweeper or lazily by finalize/release
     return True
 
 
@@ -283,6 +284,9 @@ def finalize(*, reservation_id: str, actual: int, caller: Caller, rate: RateChar
             actions += _revenue_share_entries(res, charged, now_iso, caller)
         try:
             ratelimit.transact(actions, rate)
+            observability.count("Finalizations")
+            if overrun:
+                observability.count("Overruns")  # overrun rate = Overruns / Finalizations (alarm > 5%)
             return response
         except dynamo.TransactionCancelled as cancelled:
             if "reservation" in cancelled.failed or cancelled.conflict:
@@ -355,6 +359,7 @@ def release(*, reservation_id: str, caller: Caller, rate: RateCharge | None) -> 
         ).action())
         try:
             ratelimit.transact(actions, rate)
+            observability.count("Releases")
             return response
         except dynamo.TransactionCancelled as cancelled:
             if "reservation" in cancelled.failed or cancelled.conflict:

@@ -73,10 +73,6 @@ def work_queue_url() -> str:
     return os.environ.get("WORK_QUEUE_URL", "")
 
 
-def dead_letter_queue_url() -> str:
-    return os.environ.get("DEAD_LETTER_QUEUE_URL", "")
-
-
 def retry_base_seconds() -> int:
     """First backoff step of the work queue; doubles per attempt (capped at SQS's 900 s)."""
     return _int("BILLING_RETRY_BASE_SECONDS", 30)

@@ -18,9 +18,9 @@ from collections.abc import Callable
 from typing import Any
 
 from billing_core import clock, dynamo, keys, queues, settings
-from billing_core.errors import BillingError, NotFound
+from billing_core.errors import BillingError, Conflict, NotFound
 
-STATUSES = ("pending", "succeeded", "manual_review")
+STATUSES = ("pending", "succeeded", "manual_review", "dismissed")
 INDEX = "work-by-status"
 
 Operation = Callable[[dict[str, Any]], dict[str, Any]]
@@ -85,9 +85,12 @@ def enqueue(operation_name: str, payload: dict[str, Any], *, reference: str, err
         "nextRetryAt": clock.iso(clock.now() + delay), "createdAt": now_iso, **_status_fields("pending", now_iso),
     }
     created = dynamo.put_item(settings.billing_table(), item, condition="attribute_not_exists(pk)")
-    if created:
+    current = item if created else load(item_id)
+    if current["status"] == "pending":
+        # Also when the item existed: its first message may never have been sent (a failure
+        # between the put and the send). A duplicate message costs one idempotent attempt.
         queues.send(settings.work_queue_url(), {"itemId": item_id}, delay_seconds=delay)
-    return load(item_id)
+    return current
 
 
 def load(item_id: str) -> dict[str, Any]:
@@ -126,7 +129,7 @@ def attempt(item_id: str, *, actor: str) -> dict[str, Any]:
     """One automatic attempt (work queue or DLQ processor). Returns the item when it is done
     (succeeded, or parked for manual review); raises RetryLater when it should come back."""
     item = load(item_id)
-    if item["status"] in ("succeeded", "manual_review"):
+    if item["status"] in ("succeeded", "manual_review", "dismissed"):
         return item
     attempts = item["attempts"] + 1
     try:
@@ -167,12 +170,29 @@ def replay(item_id: str, *, actor: str) -> dict[str, Any]:
     return {**to_wire(_record_success(item, result, attempts, actor)), "replayed": True}
 
 
+def dismiss(item_id: str, *, actor: str, reason: str) -> dict[str, Any]:
+    """An operator closes an item that will not be replayed (resolved by hand, e.g. a refund
+    made in the provider's dashboard). Audited on the item; a succeeded item cannot be dismissed."""
+    now_iso = clock.iso(clock.now())
+    try:
+        return to_wire(_update(item_id, {**_status_fields("dismissed", now_iso), "dismissedBy": actor,
+                                         "dismissReason": reason, "nextRetryAt": None},
+                               condition="attribute_exists(pk) AND #s IN (:pending, :review)",
+                               values={":pending": "pending", ":review": "manual_review"}))
+    except dynamo.ConditionFailed:
+        item = load(item_id)
+        if item["status"] == "dismissed":
+            return to_wire(item)
+        raise Conflict(f"a {item['status']} item cannot be dismissed", code="WORK_ITEM_SETTLED") from None
+
+
 def to_wire(item: dict[str, Any]) -> dict[str, Any]:
     return {
         "itemId": item["itemId"], "operation": item["operation"], "status": item["status"],
         "attempts": item["attempts"], "lastError": item.get("lastError"), "nextRetryAt": item.get("nextRetryAt"),
         "reference": item.get("reference"), "createdAt": item["createdAt"], "updatedAt": item["updatedAt"],
-        "result": item.get("result"),
+        "result": item.get("result"), "dismissedBy": item.get("dismissedBy"),
+        "dismissReason": item.get("dismissReason"),
     }
 
 
