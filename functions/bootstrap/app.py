@@ -35,7 +35,7 @@ def lambda_handler(event, context):
         data = {} if event.get("RequestType") == "Delete" else {
             k: ",".join(v) for k, v in bootstrap.seed().items()
         }
-        logger.info("bootstrap done", extra=data)
+        logger.info("bootstrap done", extra={"seed": data})  # "created" is a LogRecord field
         status, reason = "SUCCESS", ""
     except Exception as exc:
         logger.exception("bootstrap failed")

@@ -90,3 +90,44 @@ def test_readme_walkthrough_as_printed(stack: StackProcess) -> None:
     assert pricing["billingMode"] == "live", pricing
     for key in ("pools", "rates", "tiers"):
         assert key in pricing, pricing
+
+
+def money_in_script() -> str:
+    text = README.read_text(encoding="utf-8")
+    section = text.split("## Money in, quotas and the operator CLI", 1)[1]
+    match = re.search(r"```bash\n(.*?)```", section, re.DOTALL)
+    assert match, "README has no bash block under 'Money in, quotas and the operator CLI'"
+    return match.group(1)
+
+
+def test_readme_money_in_walkthrough_as_printed(stack: StackProcess) -> None:
+    """The second walk-through, with the first one's shell variables (as a reader would have them)."""
+    setup = "\n".join(line for line in try_it_script().splitlines() if re.match(r"^[A-Z]+=", line))
+    setup = setup.replace("API=http://127.0.0.1:3000", f"API={stack.url}")
+    user = subprocess.run([".venv/bin/python", "-m", "devserver.tokens", "user", "acct-demo"], cwd=REPO_ROOT,
+                          env=stack.environ, capture_output=True, text=True, check=True).stdout.strip()
+    before_balance = subprocess.run(["curl", "-s", f"{stack.url}/api/billing/balance", "-H",
+                                     f"Authorization: Bearer {user}"], capture_output=True, text=True,
+                                    check=True).stdout
+    before = int(json.loads(before_balance)["totalAvailableMicro"])
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", setup + "\n" + money_in_script()], cwd=REPO_ROOT, env=stack.environ,
+        capture_output=True, text=True, timeout=90, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    documents = json_documents(result.stdout)
+    assert len(documents) == 8, result.stdout
+    first, second, topup, adjusted, plans, usage, summary, cli_balance = documents
+
+    assert first["outcome"] == "credited" and first["creditedMicro"] == "10000000", first
+    assert second["outcome"] == "duplicate", second
+    assert topup["status"] == "finished" and topup["creditedMicro"] == "10000000", topup
+    assert topup["providerCurrency"] == "btc", topup
+    assert adjusted["previousBalanceMicro"] == str(before + 10_000_000), adjusted
+    assert adjusted["newBalanceMicro"] == "12000000", adjusted
+    assert {p["slug"] for p in plans["plans"]} >= {"internal-dev", "starter", "growth", "enterprise"}, plans
+    assert usage["allowed"] is True, usage
+    assert summary["orgId"] == "org-demo" and summary["planSlug"] == "starter", summary
+    assert summary["billingStatus"] == "trial" and summary["usage"]["tokens"] >= 1500, summary
+    assert cli_balance["accountId"] == "acct-demo" and cli_balance["totalAvailableMicro"] == "12000000", cli_balance
+    assert int(cli_balance["lifetimePaidMicro"]) >= 10_000_000, cli_balance  # the top-up; the adjustment adds nothing

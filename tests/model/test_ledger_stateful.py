@@ -235,7 +235,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.lots: dict[tuple[str, str], list[MLot]] = defaultdict(list)
         self.debt: dict[tuple[str, str], int] = defaultdict(int)
         self.unbacked: dict[tuple[str, str], int] = defaultdict(int)
-        self.debt_items: set[tuple[str, str]] = set()  # pools whose shortfall (DEBT) item was ever written
+        self.debt_items: set[tuple[str, str]] = set()  # pools whose pool (DEBT) item was ever written
         self.res: dict[str, MRes] = {}
         self.mints: dict[str, MMint] = {}  # by idempotencyKey
         self.expected = Expected()
@@ -370,6 +370,7 @@ class LedgerMachine(RuleBasedStateMachine):
         assert {k: result[k] for k in expected} == expected, (result, expected)
         event("mint: settles debt" if settle else "mint")
         self.debt[pool_key] -= settle
+        self.debt_items.add(pool_key)  # every deposit bumps the pool item's seq
         self.lots[pool_key].append(MLot(lot_id=result["lotId"], seq=self.minted, original=amount,
                                         available=amount - settle, reserved=0, consumed=settle, expires=expires))
         self.minted += 1

@@ -31,11 +31,12 @@ def lifetime_totals(account_id: str) -> dict[str, int]:
     return {"paid": item.get("lifetimePaid", 0), "refunded": item.get("lifetimeRefunded", 0)}
 
 
-def _pool_condition(account_id: str, pool_id: str, debt: int, unbacked: int, update: str | None,
+def _pool_condition(account_id: str, pool_id: str, pool: lots.PoolSnapshot, update: str | None,
                     values: dict[str, Any]) -> dynamo.Action:
-    """The pool's debt/unbacked item must hold what was read; optionally update it too."""
-    parts, vals = [], dict(values)
-    for name, seen in (("#debt", debt), ("#unb", unbacked)):
+    """The pool's item must hold what was read (debt, unbacked holds, and seq: no lot created
+    since); it is always written, bumping seq, so two exact changes never commit from one read."""
+    parts, vals = [], {**values, ":zero": 0, ":one": 1}
+    for name, seen in (("#debt", pool.debt), ("#unb", pool.unbacked), ("#seq", pool.seq)):
         placeholder = f":seen{name[1:]}"
         vals[placeholder] = seen
         if seen == 0:
@@ -43,12 +44,12 @@ def _pool_condition(account_id: str, pool_id: str, debt: int, unbacked: int, upd
         else:
             parts.append(f"{name} = {placeholder}")
     condition = " AND ".join(parts)
-    names = {"#debt": "debt", "#unb": "unbacked"}
-    key = lots.debt_key(account_id, pool_id)
-    if update is None:
-        return dynamo.check(settings.billing_table(), key, condition, names=names, values=vals, tag="pool")
-    return dynamo.update(settings.billing_table(), key, update, condition=condition, names=names, values=vals,
-                         tag="pool")
+    names = {"#debt": "debt", "#unb": "unbacked", "#seq": "seq"}
+    vals[":pool"], vals[":acct"] = pool_id, account_id
+    bump = "#seq = if_not_exists(#seq, :zero) + :one, poolId = :pool, accountId = :acct"
+    expression = f"{update}, {bump}" if update else f"SET {bump}"
+    return dynamo.update(settings.billing_table(), lots.debt_key(account_id, pool_id), expression,
+                         condition=condition, names=names, values=vals, tag="pool")
 
 
 def _lot_pin(account_id: str, lot: lots.Lot, take: int, tag: str) -> dynamo.Action:
@@ -123,8 +124,7 @@ def change_balance(
             }, tag="lot", condition="attribute_not_exists(pk)"))
             actions += [_lot_pin(account_id, lot, 0, f"lot:{i}") for i, lot in enumerate(live)]
             update = "SET #debt = #debt - :s" if settle else None
-            actions.append(_pool_condition(account_id, pool_id, pool.debt, pool.unbacked, update,
-                                           {":s": settle} if settle else {}))
+            actions.append(_pool_condition(account_id, pool_id, pool, update, {":s": settle} if settle else {}))
             metadata.update(direction="credit", settledDebtMicro=settle)
         else:
             remaining = -change
@@ -133,10 +133,9 @@ def change_balance(
                 takes[lot.sk] = take
                 remaining -= take
             actions += [_lot_pin(account_id, lot, takes.get(lot.sk, 0), f"lot:{i}") for i, lot in enumerate(live)]
-            update = ("SET #debt = if_not_exists(#debt, :zero) + :rest, poolId = :pool, accountId = :acct"
-                      if remaining else None)
-            values = {":rest": remaining, ":zero": 0, ":pool": pool_id, ":acct": account_id} if remaining else {}
-            actions.append(_pool_condition(account_id, pool_id, pool.debt, pool.unbacked, update, values))
+            update = "SET #debt = if_not_exists(#debt, :zero) + :rest" if remaining else None
+            values = {":rest": remaining} if remaining else {}
+            actions.append(_pool_condition(account_id, pool_id, pool, update, values))
             metadata.update(direction="debit" if change else "none", fromLotsMicro=-change - remaining,
                             toDebtMicro=remaining)
         response = {

@@ -61,6 +61,7 @@ class PoolSnapshot:
     lots: list[Lot]
     debt: int
     unbacked: int
+    seq: int = 0  # bumped by every deposit and adjustment: pins "no new lot" for exact balance changes
 
     def drawable(self, now_iso: str) -> int:
         return sum(lot.drawable(now_iso) for lot in self.lots)
@@ -74,7 +75,8 @@ def read_pool(account_id: str, pool_id: str) -> PoolSnapshot:
     items = dynamo.query_prefix(settings.billing_table(), keys.account_pk(account_id), keys.balance_prefix(pool_id))
     lots = [Lot.from_item(i) for i in items if i["sk"].startswith(f"BAL#{pool_id}#LOT#")]
     shortfall = next((i for i in items if i["sk"] == keys.debt_sk(pool_id)), {})
-    return PoolSnapshot(lots=lots, debt=shortfall.get("debt", 0), unbacked=shortfall.get("unbacked", 0))
+    return PoolSnapshot(lots=lots, debt=shortfall.get("debt", 0), unbacked=shortfall.get("unbacked", 0),
+                        seq=shortfall.get("seq", 0))
 
 
 def plan_draw(lots: list[Lot], amount: int, now_iso: str) -> list[tuple[Lot, int]]:
@@ -210,15 +212,20 @@ def mint(
         actions = [dynamo.put(settings.billing_table(), item, tag="lot", condition="attribute_not_exists(pk)")]
         if settle:
             actions.append(dynamo.update(
-                settings.billing_table(), debt_key(account_id, pool_id), "SET #debt = #debt - :s",
-                condition="#debt = :d", names={"#debt": "debt"}, values={":s": settle, ":d": debt}, tag="debt",
+                settings.billing_table(), debt_key(account_id, pool_id),
+                "SET #debt = #debt - :s, #seq = if_not_exists(#seq, :zero) + :one",
+                condition="#debt = :d", names={"#debt": "debt", "#seq": "seq"},
+                values={":s": settle, ":d": debt, ":zero": 0, ":one": 1}, tag="debt",
             ))
         else:
             # No debt seen: make sure none appeared since, or this deposit would skip settling it.
-            actions.append(dynamo.check(
+            # The pool's seq moves with every new lot, so an exact set-balance computed before
+            # this deposit cannot commit after it (adjustments.py).
+            actions.append(dynamo.update(
                 settings.billing_table(), debt_key(account_id, pool_id),
-                "attribute_not_exists(#debt) OR #debt = :zero", names={"#debt": "debt"}, values={":zero": 0},
-                tag="debt",
+                "SET #seq = if_not_exists(#seq, :zero) + :one, poolId = :pool, accountId = :acct",
+                condition="attribute_not_exists(#debt) OR #debt = :zero", names={"#debt": "debt", "#seq": "seq"},
+                values={":zero": 0, ":one": 1, ":pool": pool_id, ":acct": account_id}, tag="debt",
             ))
         actions.append(Entry(
             account_id=account_id, pool_id=pool_id, entry_type=entry_type, amount=amount,

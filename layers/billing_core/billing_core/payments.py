@@ -267,7 +267,9 @@ def _apply_refund(event: PaymentEvent, payment: dict[str, Any]) -> dict[str, Any
         actions = [dynamo.update(
             settings.billing_table(), keys.payment_key(event.order_id),
             "SET #s = :s, statusRank = :r, updatedAt = :now",
-            condition="statusRank <= :r AND refundedMicro = :already", names={"#s": "status"},
+            # still never credited: a credit landing meanwhile must be debited, so decide again
+            condition="statusRank <= :r AND refundedMicro = :already AND attribute_not_exists(creditedAt)",
+            names={"#s": "status"},
             values={":s": status, ":r": max(RANKS[event.status], payment["statusRank"]), ":now": now_iso,
                     ":already": already}, tag="payment")] if not credited else []
         actions.append(_event_action(event, "refund_recorded", now_iso))
@@ -276,6 +278,8 @@ def _apply_refund(event: PaymentEvent, payment: dict[str, Any]) -> dict[str, Any
         except dynamo.TransactionCancelled as cancelled:
             if "event" in cancelled.failed:
                 return {"outcome": "duplicate", "orderId": event.order_id}
+            if "payment" in cancelled.failed:
+                return apply_event(event)  # credited meanwhile: this refund now debits it
             raise
         return {"outcome": "refund_recorded", "orderId": event.order_id}
     delta = target - already

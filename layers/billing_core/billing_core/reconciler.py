@@ -750,7 +750,8 @@ def run(*, actor: str, time_budget_seconds: float | None = None) -> dict[str, An
         "startedAt": clock.iso(started_at),
         "finishedAt": clock.iso(clock.now()),
         "actor": actor,
-        "status": "violations" if bad else "ok",
+        # "incomplete": cut short before the balances could be judged (lot violations still count as bad).
+        "status": "violations" if bad else ("ok" if complete else "incomplete"),
         "complete": complete,
         "driftEvaluated": complete,
         "settledThrough": cutoff,
