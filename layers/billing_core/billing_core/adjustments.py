@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from billing_core import clock, dynamo, idempotency, keys, lots, money, ratelimit, settings
+from billing_core import clock, dynamo, idempotency, keys, lots, money, settings
 from billing_core.entries import Entry
 from billing_core.errors import Contention, InvalidInput
 from billing_core.ratelimit import RateCharge
@@ -150,16 +150,10 @@ def change_balance(
             created_at=now_iso, actor=actor, description=reason, lot_id=lot_id, metadata=metadata,
         ).action())
         actions += list(extra_actions)
-        if idempotency_key:
-            actions.append(idempotency.record_action(scope, idempotency_key, req_hash, response))
         try:
-            ratelimit.transact(actions, rate)
-            return response
+            return idempotency.commit(actions, rate, scope=scope, key=idempotency_key, req_hash=req_hash,
+                                      response=response)
         except dynamo.TransactionCancelled as cancelled:
-            if "idempotency" in cancelled.failed and idempotency_key:
-                original = idempotency.replay(scope, idempotency_key, req_hash)
-                if original is not None:
-                    return original
             if cancelled.failed_tags("lot") or "pool" in cancelled.failed or cancelled.conflict:
                 continue  # the pool moved under us: read it again
             raise

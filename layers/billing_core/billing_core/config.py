@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,36 +105,22 @@ def seed_item() -> dict[str, Any]:
     }
 
 
-def set_mode(mode: str, *, actor: str, rate: Any) -> dict[str, Any]:
-    """Switch the billing mode, audited, in one transaction conditioned on the mode it replaces."""
+def _audited_update(*, actor: str, rate: Any, action: str,
+                    build: Callable[[dict[str, Any] | None, str], tuple[dynamo.Action, dict[str, Any], dict[str, Any]]],
+                    ) -> dict[str, Any]:
+    """One audited config change in one transaction: `build(item, now)` returns the update
+    (tag "config", conditioned on what it read), the audit fields and the response. When the
+    item changed meanwhile, read it again and rebuild."""
     from billing_core import ratelimit
-    from billing_core.errors import Contention, InvalidInput
+    from billing_core.errors import Contention
 
-    if mode not in MODES:
-        raise InvalidInput(f"mode must be one of {', '.join(MODES)}", code="INVALID_MODE")
     table = settings.billing_table()
     for _ in range(5):
         item = dynamo.get(table, keys.CONFIG_KEY)
-        previous = _from_item(item).mode if item else BillingConfig.defaults().mode
         now_iso = clock.iso(clock.now())
-        condition = "#m = :prev" if item and item.get("mode") else "attribute_not_exists(#m)"
-        values: dict[str, Any] = {":mode": mode, ":now": now_iso, ":by": actor}
-        if item and item.get("mode"):
-            values[":prev"] = item["mode"]
-        defaults = BillingConfig.defaults()
-        values[":shares"] = defaults.revenue_shares
-        values[":pricing"] = defaults.pricing
-        actions = [
-            dynamo.update(
-                table, keys.CONFIG_KEY,
-                "SET #m = :mode, updatedAt = :now, updatedBy = :by, "
-                "revenueShares = if_not_exists(revenueShares, :shares), pricing = if_not_exists(pricing, :pricing)",
-                condition=condition, names={"#m": "mode"}, values=values, tag="config",
-            ),
-            dynamo.put(table, {"pk": "AUDIT#config", "sk": f"{now_iso}#{actor}", "action": "set_mode",
-                               "previousMode": previous, "mode": mode, "actor": actor, "at": now_iso},
-                       tag="audit"),
-        ]
+        update, audit, response = build(item, now_iso)
+        actions = [update, dynamo.put(table, {"pk": "AUDIT#config", "sk": f"{now_iso}#{actor}", "action": action,
+                                              **audit, "actor": actor, "at": now_iso}, tag="audit")]
         try:
             ratelimit.transact(actions, rate)
         except dynamo.TransactionCancelled as cancelled:
@@ -141,15 +128,41 @@ def set_mode(mode: str, *, actor: str, rate: Any) -> dict[str, Any]:
                 continue
             raise
         invalidate()
-        return {"mode": mode, "previousMode": previous, "updatedAt": now_iso, "updatedBy": actor}
+        return response
     raise Contention("the billing config kept changing; retry the request")
+
+
+def set_mode(mode: str, *, actor: str, rate: Any) -> dict[str, Any]:
+    """Switch the billing mode, audited, in one transaction conditioned on the mode it replaces."""
+    from billing_core.errors import InvalidInput
+
+    if mode not in MODES:
+        raise InvalidInput(f"mode must be one of {', '.join(MODES)}", code="INVALID_MODE")
+
+    def build(item: dict[str, Any] | None, now_iso: str) -> tuple[dynamo.Action, dict[str, Any], dict[str, Any]]:
+        previous = _from_item(item).mode if item else BillingConfig.defaults().mode
+        condition = "#m = :prev" if item and item.get("mode") else "attribute_not_exists(#m)"
+        defaults = BillingConfig.defaults()
+        values: dict[str, Any] = {":mode": mode, ":now": now_iso, ":by": actor, ":shares": defaults.revenue_shares,
+                                  ":pricing": defaults.pricing}
+        if item and item.get("mode"):
+            values[":prev"] = item["mode"]
+        update = dynamo.update(
+            settings.billing_table(), keys.CONFIG_KEY,
+            "SET #m = :mode, updatedAt = :now, updatedBy = :by, "
+            "revenueShares = if_not_exists(revenueShares, :shares), pricing = if_not_exists(pricing, :pricing)",
+            condition=condition, names={"#m": "mode"}, values=values, tag="config",
+        )
+        return (update, {"previousMode": previous, "mode": mode},
+                {"mode": mode, "previousMode": previous, "updatedAt": now_iso, "updatedBy": actor})
+
+    return _audited_update(actor=actor, rate=rate, action="set_mode", build=build)
 
 
 def set_revenue_shares(shares: dict[str, int], *, actor: str, rate: Any) -> dict[str, Any]:
     """Replace the revenue shares (basis points per system account), audited. New reservations
     carry the shares in force when they were made, so a change never re-prices pending work."""
-    from billing_core import ratelimit
-    from billing_core.errors import Contention, InvalidInput
+    from billing_core.errors import InvalidInput
 
     unknown = sorted(set(shares) - set(keys.SYSTEM_ACCOUNTS))
     if unknown:
@@ -158,38 +171,26 @@ def set_revenue_shares(shares: dict[str, int], *, actor: str, rate: Any) -> dict
     if any(not 0 <= bps <= 10_000 for bps in shares.values()) or sum(shares.values()) > 10_000:
         raise InvalidInput("shares are basis points, 0..10000 each, at most 10000 in total",
                            code="INVALID_REVENUE_SHARES")
-    table = settings.billing_table()
-    for _ in range(5):
-        item = dynamo.get(table, keys.CONFIG_KEY)
-        current_cfg = _from_item(item) if item else BillingConfig.defaults()
-        now_iso = clock.iso(clock.now())
+
+    def build(item: dict[str, Any] | None, now_iso: str) -> tuple[dynamo.Action, dict[str, Any], dict[str, Any]]:
+        previous = (_from_item(item) if item else BillingConfig.defaults()).revenue_shares
         seen = item.get("updatedAt") if item else None
         defaults = BillingConfig.defaults()
-        actions = [
-            dynamo.update(
-                table, keys.CONFIG_KEY,
-                "SET revenueShares = :shares, updatedAt = :now, updatedBy = :by, #m = if_not_exists(#m, :mode), "
-                "pricing = if_not_exists(pricing, :pricing)",
-                condition="updatedAt = :seen" if seen else "attribute_not_exists(updatedAt)",
-                names={"#m": "mode"},
-                values={":shares": dict(shares), ":now": now_iso, ":by": actor, ":mode": defaults.mode,
-                        ":pricing": defaults.pricing, **({":seen": seen} if seen else {})},
-                tag="config",
-            ),
-            dynamo.put(table, {"pk": "AUDIT#config", "sk": f"{now_iso}#{actor}", "action": "set_revenue_shares",
-                               "previousRevenueShares": current_cfg.revenue_shares, "revenueShares": dict(shares),
-                               "actor": actor, "at": now_iso}, tag="audit"),
-        ]
-        try:
-            ratelimit.transact(actions, rate)
-        except dynamo.TransactionCancelled as cancelled:
-            if "config" in cancelled.failed or cancelled.conflict:
-                continue
-            raise
-        invalidate()
-        return {"revenueShares": dict(shares), "previousRevenueShares": current_cfg.revenue_shares,
-                "updatedAt": now_iso, "updatedBy": actor}
-    raise Contention("the billing config kept changing; retry the request")
+        update = dynamo.update(
+            settings.billing_table(), keys.CONFIG_KEY,
+            "SET revenueShares = :shares, updatedAt = :now, updatedBy = :by, #m = if_not_exists(#m, :mode), "
+            "pricing = if_not_exists(pricing, :pricing)",
+            condition="updatedAt = :seen" if seen else "attribute_not_exists(updatedAt)",
+            names={"#m": "mode"},
+            values={":shares": dict(shares), ":now": now_iso, ":by": actor, ":mode": defaults.mode,
+                    ":pricing": defaults.pricing, **({":seen": seen} if seen else {})},
+            tag="config",
+        )
+        return (update, {"previousRevenueShares": previous, "revenueShares": dict(shares)},
+                {"revenueShares": dict(shares), "previousRevenueShares": previous, "updatedAt": now_iso,
+                 "updatedBy": actor})
+
+    return _audited_update(actor=actor, rate=rate, action="set_revenue_shares", build=build)
 
 
 def describe() -> dict[str, Any]:

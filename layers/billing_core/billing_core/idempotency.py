@@ -7,7 +7,7 @@ import hashlib
 import json
 from typing import Any
 
-from billing_core import clock, dynamo, keys, settings
+from billing_core import clock, dynamo, keys, ratelimit, settings
 from billing_core.errors import Conflict
 
 RETENTION_SECONDS = 90 * 24 * 3600
@@ -47,3 +47,21 @@ def original_or_conflict(record: dict[str, Any], req_hash: str) -> dict[str, Any
             code="IDEMPOTENCY_KEY_REUSED",
         )
     return record["response"]
+
+
+def commit(actions: list[dynamo.Action], rate: ratelimit.RateCharge | None, *, scope: str, key: str | None,
+           req_hash: str, response: dict[str, Any]) -> dict[str, Any]:
+    """Run a money transaction with its idempotency record (when keyed) and the caller's rate
+    counter. A retry that lost the race on the record gets the original response; any other
+    refusal propagates as TransactionCancelled for the caller to judge by tag."""
+    if key:
+        actions = [*actions, record_action(scope, key, req_hash, response)]
+    try:
+        ratelimit.transact(actions, rate)
+    except dynamo.TransactionCancelled as cancelled:
+        if key and "idempotency" in cancelled.failed:
+            original = replay(scope, key, req_hash)
+            if original is not None:
+                return original
+        raise
+    return response

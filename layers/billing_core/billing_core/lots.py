@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from billing_core import clock, dynamo, idempotency, keys, money, ratelimit, settings
+from billing_core import clock, dynamo, idempotency, keys, money, settings
 from billing_core.entries import Entry
 from billing_core.errors import Contention, InvalidInput
 from billing_core.ratelimit import RateCharge
@@ -233,16 +233,10 @@ def mint(
             lot_id=lot_id, metadata={"sourceType": source_type, "settledDebtMicro": settle, **(entry_metadata or {})},
         ).action())
         actions.extend(extra_actions)
-        if idempotency_key:
-            actions.append(idempotency.record_action(scope, idempotency_key, req_hash, response))
         try:
-            ratelimit.transact(actions, rate)
-            return response
+            return idempotency.commit(actions, rate, scope=scope, key=idempotency_key, req_hash=req_hash,
+                                      response=response)
         except dynamo.TransactionCancelled as cancelled:
-            if "idempotency" in cancelled.failed and idempotency_key:
-                original = idempotency.replay(scope, idempotency_key, req_hash)
-                if original is not None:
-                    return original
             if "debt" in cancelled.failed or cancelled.conflict:
                 continue
             raise

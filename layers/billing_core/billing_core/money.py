@@ -11,50 +11,36 @@ import re
 from billing_core import settings
 
 _DIGITS = re.compile(r"^(0|[1-9][0-9]{0,30})$")
-
-
-def parse_micro(value: object, *, field: str = "amount", allow_zero: bool = False) -> int:
-    """Parse a caller-supplied amount; raises ValueError with a caller-readable reason."""
-    if isinstance(value, bool):
-        raise ValueError(f"{field} must be a digit string or an integer, not a boolean")
-    if isinstance(value, int):
-        amount = value
-    elif isinstance(value, str):
-        if not _DIGITS.match(value):
-            raise ValueError(f"{field} must be a non-negative whole number of micro-units as digits")
-        amount = int(value)
-    else:
-        raise ValueError(f"{field} must be a digit string or an integer of micro-units")
-    if amount < 0:
-        raise ValueError(f"{field} must not be negative")
-    if amount == 0 and not allow_zero:
-        raise ValueError(f"{field} must be greater than zero")
-    ceiling = settings.ceiling_micro()
-    if amount > ceiling:
-        raise ValueError(f"{field} exceeds the ceiling of {ceiling} micro-units")
-    return amount
-
-
 _SIGNED = re.compile(r"^-?(0|[1-9][0-9]{0,30})$")
 
 
-def parse_signed_micro(value: object, *, field: str = "amount") -> int:
-    """An operator's balance or delta: like parse_micro, but a leading '-' is allowed and the
-    ceiling applies to the magnitude."""
+def parse_micro(value: object, *, field: str = "amount", allow_zero: bool = False, signed: bool = False) -> int:
+    """Parse a caller-supplied amount; raises ValueError with a caller-readable reason.
+    signed=True (an operator's balance or delta) allows a leading '-' and zero; the ceiling then
+    applies to the magnitude."""
     if isinstance(value, bool):
         raise ValueError(f"{field} must be a digit string or an integer, not a boolean")
     if isinstance(value, int):
         amount = value
     elif isinstance(value, str):
-        if not _SIGNED.match(value):
-            raise ValueError(f"{field} must be a whole number of micro-units as digits, optionally negative")
+        if not (_SIGNED if signed else _DIGITS).match(value):
+            raise ValueError(f"{field} must be a whole number of micro-units as digits, optionally negative" if signed
+                             else f"{field} must be a non-negative whole number of micro-units as digits")
         amount = int(value)
     else:
         raise ValueError(f"{field} must be a digit string or an integer of micro-units")
+    if amount < 0 and not signed:
+        raise ValueError(f"{field} must not be negative")
+    if amount == 0 and not (allow_zero or signed):
+        raise ValueError(f"{field} must be greater than zero")
     ceiling = settings.ceiling_micro()
     if abs(amount) > ceiling:
         raise ValueError(f"{field} exceeds the ceiling of {ceiling} micro-units")
     return amount
+
+
+def parse_signed_micro(value: object, *, field: str = "amount") -> int:
+    return parse_micro(value, field=field, signed=True)
 
 
 def fmt(amount: int) -> str:
