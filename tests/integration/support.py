@@ -12,9 +12,11 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from devserver.invoke import event, invoke, reply
 
@@ -28,6 +30,42 @@ SECRET_NAMES = (
     "BILLING_ADMIN_JWT_SECRET_PREV",
     "BILLING_USER_JWT_SECRET",
 )
+
+
+T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def worker_pool(workers: int = 8) -> Iterator[tuple[Any, Any]]:
+    """(engine, runner): the serialized moto server with the template's tables and queues, seeded
+    like a new deployment, and `workers` spawned Lambda worker processes (one invocation each at a
+    time) with the test environment. Concurrency tests interleave requests through it."""
+    from devserver.engine import serialized_engine
+    from devserver.runner import WorkerPoolRunner
+    from tests.conftest import TEST_ENV
+
+    environ = {k: v for k, v in TEST_ENV.items() if not k.startswith("AWS_")}
+    with serialized_engine(template=TEMPLATE) as engine:
+        runner = WorkerPoolRunner(TEMPLATE, workers=workers, moto_url=engine.url, environ=environ,
+                                  secrets={k: TEST_ENV[k] for k in SECRET_NAMES}, log_errors=True)
+        runner.start()
+        try:
+            runner.call("billing_core.bootstrap:seed")
+            yield engine, runner
+        finally:
+            runner.stop()
+
+
+def together(calls: list[Callable[[], T]]) -> list[T]:
+    """Release all calls at once, each from its own thread (a barrier), and collect the results in order."""
+    barrier = threading.Barrier(len(calls))
+
+    def one(call: Callable[[], T]) -> T:
+        barrier.wait(timeout=30)
+        return call()
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(one, calls))
 
 
 @contextlib.contextmanager

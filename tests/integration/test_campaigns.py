@@ -8,23 +8,22 @@ paths of the HTTP contract (docs/campaigns.md); the rest (balance, history) thro
 
 from __future__ import annotations
 
-import threading
+import functools
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
 from devserver.invoke import LambdaContext, load_handler, proxy_event, reply, routes
-from tests.conftest import TEST_ENV, Reply, Tokens
+from tests.conftest import Reply, Tokens
 from tests.integration.support import (
-    SECRET_NAMES,
-    TEMPLATE,
     assert_lot_invariant,
     ledger,
     lot_totals,
     lots,
     snapshot_in_process,
+    together,
+    worker_pool,
 )
 
 UNIT = 1_000_000
@@ -403,32 +402,17 @@ def _function_for(method: str, path: str) -> str:
 
 @pytest.fixture(scope="module")
 def stack():
-    from devserver.engine import serialized_engine
-    from devserver.runner import WorkerPoolRunner
-
-    environ = {k: v for k, v in TEST_ENV.items() if not k.startswith("AWS_")}
     function_id = _function_for("POST", BASE + "/{campaignId}/grants")
-    with serialized_engine(template=TEMPLATE) as engine:
-        runner = WorkerPoolRunner(TEMPLATE, workers=WORKERS, moto_url=engine.url, environ=environ,
-                                  secrets={k: TEST_ENV[k] for k in SECRET_NAMES}, log_errors=True)
-        runner.start()
-        try:
-            runner.call("billing_core.bootstrap:seed")
-            yield engine, runner, function_id
-        finally:
-            runner.stop()
+    with worker_pool(WORKERS) as (engine, runner):
+        yield engine, runner, function_id
 
 
 def _together(runner: Any, function_id: str, events: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
-    barrier = threading.Barrier(len(events))
-
-    def one(proxy: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        barrier.wait(timeout=30)
+    def send(proxy: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         status, body, _ = reply(runner.invoke_direct(function_id, proxy))
         return status, body
 
-    with ThreadPoolExecutor(max_workers=len(events)) as pool:
-        return list(pool.map(one, events))
+    return together([functools.partial(send, proxy) for proxy in events])
 
 
 def test_concurrent_grants_never_exceed_the_budget(stack):

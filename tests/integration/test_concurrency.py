@@ -5,24 +5,23 @@ time), and requests are released together from threads of this process."""
 
 from __future__ import annotations
 
-import threading
+import functools
 import uuid
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
 from devserver.invoke import event, reply, routes
-from tests.conftest import TEST_ENV, Tokens
+from tests.conftest import Tokens
 from tests.integration.support import (
-    SECRET_NAMES,
-    TEMPLATE,
     assert_lot_invariant,
     entries_for,
     ledger,
     lot_totals,
     reservation,
+    together,
+    worker_pool,
 )
 
 WORKERS = 8
@@ -39,16 +38,11 @@ class Stack:
 
     def together(self, calls: list[tuple[str, Any, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
         """Send all calls at once (each from its own thread, each handled in a worker process)."""
-        barrier = threading.Barrier(len(calls))
-
-        def one(call: tuple[str, Any, dict[str, Any]]) -> tuple[int, dict[str, Any]]:
-            route, body, kwargs = call
-            barrier.wait(timeout=30)
+        def send(route: str, body: Any, kwargs: dict[str, Any]) -> tuple[int, dict[str, Any]]:
             status, payload, _ = self.call(route, body, **kwargs)
             return status, payload
 
-        with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-            return list(pool.map(one, calls))
+        return together([functools.partial(send, *call) for call in calls])
 
     def mint(self, account: str, amount: int, admin: str) -> None:
         status, body, _ = self.call("mint", {"amountMicro": str(amount), "sourceType": "deposit",
@@ -59,25 +53,14 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack():
-    from devserver.engine import serialized_engine
-    from devserver.runner import WorkerPoolRunner
-
-    environ = {k: v for k, v in TEST_ENV.items() if not k.startswith("AWS_")}
-    with serialized_engine(template=TEMPLATE) as engine:
-        runner = WorkerPoolRunner(TEMPLATE, workers=WORKERS, moto_url=engine.url, environ=environ,
-                                  secrets={k: TEST_ENV[k] for k in SECRET_NAMES}, log_errors=True)
-        runner.start()
-        try:
-            runner.call("billing_core.bootstrap:seed")
-            s = Stack(engine, runner)
-            # Cold-start every worker (all 8 busy at once, so each one takes a call).
-            warm = s.together([("pricing", None, {})] * WORKERS)
-            assert all(status == 200 for status, _ in warm), warm
-            status, body, _ = s.call("mode", {"mode": "live"}, token=Tokens.admin("ops-conc-setup"))
-            assert status == 200 and body["mode"] == "live", body
-            yield s
-        finally:
-            runner.stop()
+    with worker_pool(WORKERS) as (engine, runner):
+        s = Stack(engine, runner)
+        # Cold-start every worker (all 8 busy at once, so each one takes a call).
+        warm = s.together([("pricing", None, {})] * WORKERS)
+        assert all(status == 200 for status, _ in warm), warm
+        status, body, _ = s.call("mode", {"mode": "live"}, token=Tokens.admin("ops-conc-setup"))
+        assert status == 200 and body["mode"] == "live", body
+        yield s
 
 
 def test_live_reserves_stop_at_the_balance(stack, tokens):
@@ -238,20 +221,10 @@ def test_sweeper_racing_finalize_leaves_exactly_one_final_state(stack, tokens):
         assert status == 201, res
         rid = res["reservationId"]
         time.sleep(max(0.0, 0.85 + random.uniform(0, 0.35)))  # straddle the expiry
-        barrier = threading.Barrier(2)
-
-        def finalize(rid: str = rid, barrier: threading.Barrier = barrier) -> tuple[int, dict[str, Any]]:
-            barrier.wait(timeout=30)
-            status, body, _ = stack.call("finalize", {"reservationId": rid, "actualCostMicro": "70000"}, token=svc)
-            return status, body
-
-        def sweep(barrier: threading.Barrier = barrier) -> dict[str, Any]:
-            barrier.wait(timeout=30)
-            return stack.runner.invoke_direct("SweeperFunction", {"source": "aws.scheduler"})
-
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            fin, swept = pool.submit(finalize), pool.submit(sweep)
-            (f_status, f_body), sweep_result = fin.result(), swept.result()
+        (f_status, f_body, _), sweep_result = together([
+            functools.partial(stack.call, "finalize", {"reservationId": rid, "actualCostMicro": "70000"}, token=svc),
+            functools.partial(stack.runner.invoke_direct, "SweeperFunction", {"source": "aws.scheduler"}),
+        ])
         final = reservation(stack.db, rid)["status"]
         kinds = Counter(e["entryType"] for e in entries_for(stack.db, rid))
         if final == "finalized":

@@ -5,19 +5,18 @@ the races, since moto is only linearizable when serialized."""
 from __future__ import annotations
 
 import contextlib
-import threading
+import functools
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from devserver.invoke import event, reply, routes
-from tests.conftest import TEST_ENV, Tokens
-from tests.integration.support import SECRET_NAMES, TEMPLATE, snapshot_in_process
+from tests.conftest import Tokens
+from tests.integration.support import snapshot_in_process, together, worker_pool
 
 DETAIL_KEYS = {"quotaType", "currentUsage", "limit", "requested", "billingStatus", "planSlug", "periodStart",
                "periodEnd"}
@@ -585,15 +584,7 @@ class Engine:
         return status, payload
 
     def together(self, calls: list[tuple[str, Any, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
-        barrier = threading.Barrier(len(calls))
-
-        def one(call: tuple[str, Any, dict[str, Any]]) -> tuple[int, dict[str, Any]]:
-            route, body, kwargs = call
-            barrier.wait(timeout=30)
-            return self.call(route, body, **kwargs)
-
-        with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-            return list(pool.map(one, calls))
+        return together([functools.partial(self.call, route, body, **kwargs) for route, body, kwargs in calls])
 
     def summary(self, org: str) -> dict[str, Any]:
         status, body = self.call("summary", token=Tokens.user(org))
@@ -603,22 +594,11 @@ class Engine:
 
 @pytest.fixture(scope="module")
 def engine():
-    from devserver.engine import serialized_engine
-    from devserver.runner import WorkerPoolRunner
-
-    environ = {k: v for k, v in TEST_ENV.items() if not k.startswith("AWS_")}
-    with serialized_engine(template=TEMPLATE) as emulation:
-        runner = WorkerPoolRunner(TEMPLATE, workers=WORKERS, moto_url=emulation.url, environ=environ,
-                                  secrets={k: TEST_ENV[k] for k in SECRET_NAMES}, log_errors=True)
-        runner.start()
-        try:
-            runner.call("billing_core.bootstrap:seed")
-            stack = Engine(emulation, runner)
-            warm = stack.together([("plans", None, {})] * WORKERS)
-            assert all(status == 200 for status, _ in warm), warm
-            yield stack
-        finally:
-            runner.stop()
+    with worker_pool(WORKERS) as (emulation, runner):
+        stack = Engine(emulation, runner)
+        warm = stack.together([("plans", None, {})] * WORKERS)
+        assert all(status == 200 for status, _ in warm), warm
+        yield stack
 
 
 def test_concurrent_records_land_exactly_on_the_run_limit(engine):
