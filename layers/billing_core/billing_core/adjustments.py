@@ -93,6 +93,7 @@ def change_balance(
         if original is not None:
             return original
     table = settings.billing_table()
+    lifetime_paid = lifetime_totals(account_id)["paid"]  # informational; balance changes never move it
     for _ in range(ATTEMPTS):
         now_iso = clock.iso(clock.now())
         pool = lots.read_pool(account_id, pool_id)
@@ -142,7 +143,7 @@ def change_balance(
             "accountId": account_id, "poolId": pool_id,
             "previousBalanceMicro": money.fmt(previous), "newBalanceMicro": money.fmt(new),
             "deltaMicro": money.fmt(change), "reason": reason, "entryId": entry_id, "entryType": entry_type,
-            "lifetimePaidMicro": money.fmt(lifetime_totals(account_id)["paid"]),
+            "lifetimePaidMicro": money.fmt(lifetime_paid),
             "createdAt": now_iso, **(response_extra or {}),
         }
         actions.append(Entry(

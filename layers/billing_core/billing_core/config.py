@@ -8,12 +8,12 @@ one transaction instead of three calls; the instance that wrote a change sees it
 from __future__ import annotations
 
 import copy
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from billing_core import clock, dynamo, keys, settings
+from billing_core.cached import Cached
 
 MODES = ("shadow", "soft", "live")
 
@@ -54,12 +54,16 @@ class BillingConfig:
         return BillingConfig("shadow", dict(DEFAULT_REVENUE_SHARES), copy.deepcopy(DEFAULT_PRICING))
 
 
-_cache: tuple[float, BillingConfig] | None = None
+def _load() -> BillingConfig:
+    item = dynamo.get(settings.billing_table(), keys.CONFIG_KEY)
+    return _from_item(item) if item else BillingConfig.defaults()
+
+
+_cache: Cached[BillingConfig] = Cached(_load)
 
 
 def invalidate() -> None:
-    global _cache
-    _cache = None
+    _cache.invalidate()
 
 
 def _from_item(item: dict[str, Any]) -> BillingConfig:
@@ -75,14 +79,7 @@ def _from_item(item: dict[str, Any]) -> BillingConfig:
 
 def current() -> BillingConfig:
     """The config item, or the documented defaults (shadow mode) when it does not exist yet."""
-    global _cache
-    ttl = settings.config_cache_seconds()
-    if _cache is not None and ttl > 0 and time.monotonic() - _cache[0] < ttl:
-        return _cache[1]
-    item = dynamo.get(settings.billing_table(), keys.CONFIG_KEY)
-    config = _from_item(item) if item else BillingConfig.defaults()
-    _cache = (time.monotonic(), config)
-    return config
+    return _cache.get()
 
 
 def current_or_defaults() -> tuple[BillingConfig, bool]:

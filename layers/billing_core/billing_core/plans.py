@@ -13,11 +13,11 @@ micro-units (1 USD = 1,000,000), carried in JSON as decimal strings. No floats a
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from billing_core import dynamo, keys, money, settings
+from billing_core.cached import Cached
 from billing_core.errors import InvalidInput, NotFound
 
 QUOTA_TYPES = ("tokens", "runs", "seats")
@@ -116,26 +116,23 @@ class Catalogue:
         return [p for p in self.plans if p.active]
 
 
-_cache: tuple[float, Catalogue] | None = None
+def _load() -> Catalogue:
+    items = dynamo.query_prefix(settings.billing_table(), keys.PLANS_PK, "PLAN#")
+    found = [Plan.from_item(item) for item in items if item.get("slug")]
+    return (Catalogue(tuple(sorted(found, key=lambda p: (p.sort_order, p.slug))), True) if found
+            else Catalogue(DEFAULT_PLANS, False))
+
+
+_cache: Cached[Catalogue] = Cached(_load)
 
 
 def invalidate() -> None:
-    global _cache
-    _cache = None
+    _cache.invalidate()
 
 
 def catalogue() -> Catalogue:
     """All plans: one Query of the PLANS partition (cached per execution environment)."""
-    global _cache
-    ttl = settings.config_cache_seconds()
-    if _cache is not None and ttl > 0 and time.monotonic() - _cache[0] < ttl:
-        return _cache[1]
-    items = dynamo.query_prefix(settings.billing_table(), keys.PLANS_PK, "PLAN#")
-    found = [Plan.from_item(item) for item in items if item.get("slug")]
-    result = (Catalogue(tuple(sorted(found, key=lambda p: (p.sort_order, p.slug))), True) if found
-              else Catalogue(DEFAULT_PLANS, False))
-    _cache = (time.monotonic(), result)
-    return result
+    return _cache.get()
 
 
 def catalogue_or_defaults() -> tuple[Catalogue, bool]:
