@@ -283,31 +283,18 @@ def cmd_history(ctx: Context) -> int:
 
 
 # -- the parsers --------------------------------------------------------------------------------------
-def _amount_options(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument("amount", metavar="AMOUNT", nargs="?", type=arguments.micro(what),
-                        help=f"{what} in micro-units (1 USD = 1000000), e.g. 5000000")
-    parser.add_argument("--usd", metavar="USD", type=arguments.usd(what),
-                        help=f"{what} in dollars instead, exactly (at most 6 decimals), e.g. 5.00")
-
-
-def _key_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--idempotency-key", metavar="KEY",
-                        help="makes the call safe to repeat: the same key and request answer the original result "
-                             "(default: a fresh key per invocation, so the CLI's own retries apply it at most once)")
-
-
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = arguments.add_command(sub, "mint", cmd_mint, common, help="mint a credit lot into an account",
                               epilog="example: billing-admin mint acct-42 --usd 5.00 --source-type deposit "
                                      "--description 'welcome credit'")
     p.add_argument("account", metavar="ACCOUNT")
-    _amount_options(p, "amount")
+    arguments.amount_options(p, "amount")
     p.add_argument("--source-type", required=True, choices=SOURCE_TYPES)
     p.add_argument("--description", required=True)
     p.add_argument("--pool", default=DEFAULT_POOL, help="pool id (default: %(default)s)")
     p.add_argument("--expires-at", type=arguments.timestamp, metavar="ISO",
                    help="when the lot expires, e.g. 2026-12-31T23:59:59Z")
-    _key_option(p)
+    arguments.key_option(p)
 
     p = arguments.add_command(
         sub, "mint-batch", cmd_mint_batch, common, help="mint one lot per CSV row, with a progress bar",
@@ -333,16 +320,16 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--delta-usd", metavar="USD", type=arguments.signed_usd("delta"), help="--delta, in dollars")
     p.add_argument("--reason", required=True)
     p.add_argument("--pool", default=DEFAULT_POOL, help="pool id (default: %(default)s)")
-    _key_option(p)
+    arguments.key_option(p)
 
     p = arguments.add_command(sub, "refund", cmd_refund, common, help="refund credit (an audited adjustment)",
                               epilog="example: billing-admin refund acct-42 2000000 --reason 'duplicate charge'")
     p.add_argument("account", metavar="ACCOUNT")
-    _amount_options(p, "amount")
+    arguments.amount_options(p, "amount")
     p.add_argument("--reason", required=True)
     p.add_argument("--order-id", help="the top-up order this refund is for")
     p.add_argument("--pool", default=DEFAULT_POOL, help="pool id (default: %(default)s)")
-    _key_option(p)
+    arguments.key_option(p)
 
     p = arguments.add_command(sub, "balance", cmd_balance, common, help="an account's balance, per pool")
     p.add_argument("account", metavar="ACCOUNT")

@@ -115,3 +115,16 @@ def add_command(sub: argparse._SubParsersAction, name: str, func: Callable[..., 
 def needs_action(ctx: object) -> int:
     """The handler of a command group used without its action (`billing-admin dlq`)."""
     raise UsageError("choose an action (see --help)")
+
+
+def amount_options(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("amount", metavar="AMOUNT", nargs="?", type=micro(what),
+                        help=f"{what} in micro-units (1 USD = 1000000), e.g. 5000000")
+    parser.add_argument("--usd", metavar="USD", type=usd(what),
+                        help=f"{what} in dollars instead, exactly (at most 6 decimals), e.g. 5.00")
+
+
+def key_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--idempotency-key", metavar="KEY",
+                        help="makes the call safe to repeat: the same key and request answer the original result "
+                             "(default: a fresh key per invocation, so the CLI's own retries apply it at most once)")

@@ -156,10 +156,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                               epilog="example: billing-admin campaigns grant launch-week acct-42 --usd 10")
     p.add_argument("campaign", metavar="ID")
     p.add_argument("account", metavar="ACCOUNT")
-    p.add_argument("amount", metavar="AMOUNT", nargs="?", type=arguments.micro(), help="micro-units")
-    p.add_argument("--usd", type=arguments.usd(), help="the amount in dollars instead")
+    arguments.amount_options(p, "amount")
     p.add_argument("--description")
-    p.add_argument("--idempotency-key", metavar="KEY", help="makes the grant safe to repeat")
+    arguments.key_option(p)
 
     p = arguments.add_command(inner, "grant-batch", cmd_grant_batch, common,
                               help="grant one row of a CSV file at a time, with a progress bar",
