@@ -115,7 +115,8 @@ def trimmed_mean(values: list[float], cut: float = 0.1) -> float:
 @contextlib.contextmanager
 def fresh_stack() -> Iterator[Any]:
     """A fresh in-process moto with the template's tables, seeded like a new deployment."""
-    from billing_core import bootstrap, clock, config, dynamo
+    from billing_core import bootstrap, config, dynamo
+    from billing_core.kernel import clock
     from moto import mock_aws
 
     from devserver.template import create_tables
@@ -269,7 +270,8 @@ def measure_other_calls(client: Any) -> dict[str, int]:
     import json
     import os
 
-    from billing_core import clock, sweeper, webhook_signatures
+    from billing_core import sweeper, webhook_signatures
+    from billing_core.kernel import clock
 
     os.environ.setdefault("NOWPAYMENTS_IPN_SECRET", "bench-nowpayments-secret-0123456789abcdef")
     secret = os.environ["NOWPAYMENTS_IPN_SECRET"]
@@ -621,8 +623,9 @@ def _fill_history(client: Any, account: str, entries: int) -> None:
     (The revenue-share entries those cycles would also have left live in the system accounts'
     partitions; they are not written: moto stores ~1 ms per item and they would not change the
     account's entry count.)"""
-    from billing_core import clock, config, dynamo, keys, settings
+    from billing_core import config, dynamo, keys
     from billing_core.entries import Entry
+    from billing_core.kernel import clock, settings
 
     start = clock.now() - entries - 60
     ledger: list[dict[str, Any]] = []

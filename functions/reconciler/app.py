@@ -6,7 +6,8 @@ A run that raises still reports ReconcilerComplete = 0, then fails the invocatio
 """
 
 from aws_lambda_powertools import Logger
-from billing_core import observability, reconciler
+from billing_core import reconciler
+from billing_core.kernel import observability
 
 logger = Logger(service="billing")
 

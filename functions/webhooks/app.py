@@ -6,7 +6,8 @@ it for manual review after N attempts. Only if even that fails is the answer 500
 provider redelivers.
 """
 
-from billing_core import http, observability, payments, provider_events, settings, webhook_signatures, work
+from billing_core import http, payments, provider_events, webhook_signatures, work
+from billing_core.kernel import observability, settings
 
 router = http.router()
 

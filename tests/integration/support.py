@@ -184,7 +184,7 @@ def worker_init(env: dict[str, str], clock_offset: float = 0.0) -> None:
     for entry in (str(LAYER), str(ROOT)):
         if entry not in sys.path:
             sys.path.insert(0, entry)
-    from billing_core import clock
+    from billing_core.kernel import clock
 
     clock.reset()
     clock.advance(clock_offset)

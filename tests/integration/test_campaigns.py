@@ -364,7 +364,7 @@ def test_system_accounts_cannot_receive_grants(campaigns, aws):
 
 
 def test_grants_stop_when_the_campaigns_lots_would_be_born_expired(campaigns, aws):
-    from billing_core import clock
+    from billing_core.kernel import clock
 
     campaigns.created("short", 100, grantExpiresAt=clock.iso(clock.now() + 3600))
     keyed = {"accountId": "acct-e", "amountMicro": "5", "idempotencyKey": "before-expiry"}

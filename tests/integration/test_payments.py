@@ -10,7 +10,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from billing_core import clock, webhook_signatures
+from billing_core import webhook_signatures
+from billing_core.kernel import clock
 
 from tests.conftest import TEST_ENV
 

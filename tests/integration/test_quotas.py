@@ -70,13 +70,13 @@ def q(api: Any, tokens: type[Tokens]) -> Quotas:
 
 
 def move_clock_to(moment: datetime) -> None:
-    from billing_core import clock
+    from billing_core.kernel import clock
 
     clock.advance(moment.timestamp() - clock.now())
 
 
 def next_month_start() -> datetime:
-    from billing_core import clock
+    from billing_core.kernel import clock
 
     now = datetime.fromtimestamp(clock.now(), tz=UTC)
     return datetime(now.year + (now.month == 12), now.month % 12 + 1, 1, tzinfo=UTC)
@@ -149,7 +149,7 @@ def test_bootstrap_seeds_plans_once_and_never_overwrites_them(api, aws):
 
 
 def test_a_new_org_is_seeded_on_a_30_day_trial_of_the_default_plan(q, monkeypatch):
-    from billing_core import clock
+    from billing_core.kernel import clock
 
     monkeypatch.setenv("BILLING_DEFAULT_PLAN_SLUG", "growth")
     org = new_org()
@@ -182,7 +182,7 @@ def test_quota_routes_seed_too_and_the_seed_put_never_overwrites(q, aws):
 
 
 def test_an_ended_trial_reports_past_due_and_keeps_its_limits(q):
-    from billing_core import clock
+    from billing_core.kernel import clock
 
     org = new_org()
     q.ok(org, runs=1)

@@ -13,7 +13,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from billing_core import clock
+from billing_core.kernel import clock
 
 from devserver.invoke import LambdaContext, event
 from tests.conftest import ROOT, TEST_ENV, Tokens, handler_module

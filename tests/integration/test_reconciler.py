@@ -85,7 +85,8 @@ def ops(api: Any, tokens: Any) -> Ops:
 
 @pytest.fixture
 def reconciler(aws: Any):
-    from billing_core import clock, reconciler
+    from billing_core import reconciler
+    from billing_core.kernel import clock
 
     yield reconciler
     clock.reset()
@@ -94,7 +95,7 @@ def reconciler(aws: Any):
 @pytest.fixture
 def emitted(monkeypatch: pytest.MonkeyPatch) -> dict[str, float]:
     """The metrics the reconciler emits, by name (the last value of each)."""
-    from billing_core import observability
+    from billing_core.kernel import observability
 
     seen: dict[str, float] = {}
 
@@ -107,7 +108,8 @@ def emitted(monkeypatch: pytest.MonkeyPatch) -> dict[str, float]:
 
 def mixed_workload(ops: Ops) -> dict[str, Any]:
     """Every kind of money move, in every mode, leaving pending holds of each kind behind."""
-    from billing_core import clock, payments
+    from billing_core import payments
+    from billing_core.kernel import clock
 
     # live: under, at and over the estimate; release; a lazy expiry; one left pending.
     ops.mode("live")
@@ -169,7 +171,8 @@ def mixed_workload(ops: Ops) -> dict[str, Any]:
 
 def settle() -> None:
     """Move past the reconciler's settled-window margin, as a nightly run would be."""
-    from billing_core import clock, reconciler
+    from billing_core import reconciler
+    from billing_core.kernel import clock
 
     clock.advance(reconciler.SETTLE_MARGIN_SECONDS + 60)
 
@@ -474,7 +477,7 @@ def test_last_result_is_the_stored_result(aws, ops, reconciler):
 
 
 def test_a_run_that_started_earlier_never_overwrites_a_later_result(aws, reconciler):
-    from billing_core import clock
+    from billing_core.kernel import clock
 
     clock.advance(60)
     later = reconciler.run(actor="reconciler")  # e.g. the schedule, while ...
@@ -491,7 +494,8 @@ def test_manual_review_and_campaign_gauges(aws, reconciler, emitted, monkeypatch
     import types
 
     import billing_core
-    from billing_core import clock, dynamo, keys, settings
+    from billing_core import dynamo, keys
+    from billing_core.kernel import clock, settings
 
     now_iso = clock.iso(clock.now())
     for i in range(2):

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from billing_core import clock, dynamo, sweeper
+from billing_core import dynamo, sweeper
+from billing_core.kernel import clock
 
 from devserver.invoke import LambdaContext, load_handler
 

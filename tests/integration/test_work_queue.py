@@ -10,7 +10,8 @@ import json
 from typing import Any
 
 import pytest
-from billing_core import clock, webhook_signatures, work
+from billing_core import webhook_signatures, work
+from billing_core.kernel import clock
 
 from devserver.invoke import LambdaContext, load_handler
 from tests.conftest import TEST_ENV

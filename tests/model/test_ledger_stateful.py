@@ -17,7 +17,7 @@ nothing negative, total minted = sum of originals, debt and holds, reservation s
 every ledger entry by account, pool, type and amount, the revenue-share entries), and so must
 balances.balance and every page of entries.history of the accounts the step touched.
 
-Time. billing_core.clock adds its offset (clock.advance) to time.time(). For exact, repeatable
+Time. billing_core.kernel.clock adds its offset (clock.advance) to time.time(). For exact, repeatable
 expiry decisions the machine swaps the `time` that clock reads for a stand-in that starts at a
 whole second + 0.5 and moves 10 microseconds per call. Every advance is a multiple of 1/8 s, so
 the clock is always a point of a 1/8 s grid plus a drift that only grows and stays far below 1/8 s.
@@ -80,7 +80,7 @@ STEPS = int(os.environ.get("LEDGER_MODEL_STEPS", "25"))
 
 
 class SteppingTime:
-    """What billing_core.clock calls `time` during an example: a clock that never stands still
+    """What billing_core.kernel.clock calls `time` during an example: a clock that never stands still
     (distinct createdAt values, in call order) and never moves by more than TICK per call."""
 
     def __init__(self, start: float) -> None:
@@ -162,7 +162,7 @@ class Expected:
 
 def _attempt(fn: Any, **kwargs: Any) -> tuple[Any, tuple[int, str] | None]:
     """(result, None) or (None, (status, code)) of a domain refusal."""
-    from billing_core.errors import BillingError
+    from billing_core.kernel.errors import BillingError
 
     try:
         return fn(**kwargs), None
@@ -206,7 +206,8 @@ def _backend_item(name: str, pk: str, sk: str) -> dict[str, Any]:
 class LedgerMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        from billing_core import bootstrap, clock, config, dynamo
+        from billing_core import bootstrap, config, dynamo
+        from billing_core.kernel import clock
         from moto import mock_aws
 
         from devserver.engine import apply_moto_patches
@@ -249,7 +250,8 @@ class LedgerMachine(RuleBasedStateMachine):
         self.dirty_balance: set[str] = set(ACCOUNTS)  # accounts whose balance may have changed
 
     def teardown(self) -> None:
-        from billing_core import clock, config, dynamo
+        from billing_core import config, dynamo
+        from billing_core.kernel import clock
 
         try:
             self.mock.stop()
@@ -290,7 +292,7 @@ class LedgerMachine(RuleBasedStateMachine):
         return self.res[data.draw(st.sampled_from(list(self.res)), label="reservationId")]
 
     def _advance(self, seconds: float) -> None:
-        from billing_core import clock
+        from billing_core.kernel import clock
 
         assert seconds > 0 and (self.grid + seconds) * 8 == int((self.grid + seconds) * 8)
         before = self.now
@@ -350,7 +352,8 @@ class LedgerMachine(RuleBasedStateMachine):
         self._mint(account, pool, amount, expiry, keyed=keyed, source=source)
 
     def _mint(self, account: str, pool: str, amount: int, expiry: int | None, *, keyed: bool, source: str) -> None:
-        from billing_core import clock, lots
+        from billing_core import lots
+        from billing_core.kernel import clock
 
         expires = None if expiry is None else math.floor(self.grid) + expiry
         body = {"account_id": account, "pool_id": pool, "amount": amount, "source_type": source,
@@ -424,7 +427,8 @@ class LedgerMachine(RuleBasedStateMachine):
         self._reserve(account, pool, max(1, int(funded[(account, pool)] * share)), ttl, named, service)
 
     def _reserve(self, account: str, pool: str, estimate: int, ttl: int | None, named: int, service: str) -> None:
-        from billing_core import clock, keys, reservations, settings
+        from billing_core import keys, reservations
+        from billing_core.kernel import clock, settings
         from billing_core.reservations import Caller
 
         rid = self._fresh("res") if named else None  # 1 in 5 lets the core pick the id
@@ -558,7 +562,8 @@ class LedgerMachine(RuleBasedStateMachine):
         return None
 
     def _finalize(self, r: MRes, actual: int, caller: Any) -> None:
-        from billing_core import clock, reservations
+        from billing_core import reservations
+        from billing_core.kernel import clock
 
         status = r.status
         result, error = _attempt(reservations.finalize, reservation_id=r.rid, actual=actual, caller=caller, rate=None)
@@ -613,7 +618,8 @@ class LedgerMachine(RuleBasedStateMachine):
         self.dirty.add(r.account)
 
     def _release(self, r: MRes, caller: Any) -> None:
-        from billing_core import clock, reservations
+        from billing_core import reservations
+        from billing_core.kernel import clock
 
         status = r.status
         result, error = _attempt(reservations.release, reservation_id=r.rid, caller=caller, rate=None)
@@ -684,7 +690,8 @@ class LedgerMachine(RuleBasedStateMachine):
     def sweep(self, data: st.DataObject, stale: bool) -> None:
         """The sweeper path: reservations.expire with the item as read now, or with the stale copy
         written by reserve (another writer settled it since): True only for a pending, due one."""
-        from billing_core import dynamo, keys, reservations, settings
+        from billing_core import dynamo, keys, reservations
+        from billing_core.kernel import settings
 
         r = self._pick(data, "pending")
         item = r.snapshot if stale else dynamo.get(settings.billing_table(), keys.reservation_key(r.rid))
@@ -719,7 +726,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @invariant()
     def tables_match_model(self) -> None:
-        from billing_core import settings
+        from billing_core.kernel import settings
 
         lots_seen: dict[str, dict[str, Any]] = {}
         shortfalls: dict[tuple[str, str], tuple[int, int]] = {}

@@ -1,7 +1,7 @@
 """Amount parsing: the only door through which a caller's number becomes money."""
 
 import pytest
-from billing_core import money
+from billing_core.kernel import money
 
 
 @pytest.mark.parametrize("value, expected", [

@@ -17,9 +17,10 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from billing_core import clock, dynamo, idempotency, keys, lots, money, settings
+from billing_core import dynamo, idempotency, keys, lots
 from billing_core.entries import Entry
-from billing_core.errors import Contention, InvalidInput
+from billing_core.kernel import clock, money, settings
+from billing_core.kernel.errors import Contention, InvalidInput
 from billing_core.ratelimit import RateCharge
 
 MAX_LIVE_LOTS = 90  # one transaction holds at most 100 actions

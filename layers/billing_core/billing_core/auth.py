@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import jwt
 
-from billing_core import settings
-from billing_core.errors import Forbidden, Unauthorized
+from billing_core.kernel import settings
+from billing_core.kernel.errors import Forbidden, Unauthorized
 
 LEEWAY_SECONDS = 30
 MAX_INTERNAL_LIFETIME = 300

@@ -4,7 +4,8 @@ re-running a deploy cannot flip a live system back to shadow or undo an operator
 
 from __future__ import annotations
 
-from billing_core import clock, config, dynamo, keys, plans, settings
+from billing_core import config, dynamo, keys, plans
+from billing_core.kernel import clock, settings
 
 
 def seed() -> dict[str, list[str]]:

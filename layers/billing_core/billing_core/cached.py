@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from billing_core import settings
+from billing_core.kernel import settings
 
 T = TypeVar("T")
 

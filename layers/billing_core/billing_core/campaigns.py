@@ -24,8 +24,9 @@ import hashlib
 import uuid
 from typing import Any
 
-from billing_core import clock, dynamo, idempotency, lots, money, ratelimit, settings
-from billing_core.errors import Conflict, Contention, InvalidInput, NotFound
+from billing_core import dynamo, idempotency, lots, ratelimit
+from billing_core.kernel import clock, money, settings
+from billing_core.kernel.errors import Conflict, Contention, InvalidInput, NotFound
 from billing_core.ratelimit import RateCharge
 
 ACTIVE = "active"

@@ -12,8 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from billing_core import clock, dynamo, keys, settings
+from billing_core import dynamo, keys
 from billing_core.cached import Cached
+from billing_core.kernel import clock, settings
 
 MODES = ("shadow", "soft", "live")
 
@@ -109,7 +110,7 @@ def _audited_update(*, actor: str, rate: Any, action: str,
     (tag "config", conditioned on what it read), the audit fields and the response. When the
     item changed meanwhile, read it again and rebuild."""
     from billing_core import ratelimit
-    from billing_core.errors import Contention
+    from billing_core.kernel.errors import Contention
 
     table = settings.billing_table()
     for _ in range(5):
@@ -131,7 +132,7 @@ def _audited_update(*, actor: str, rate: Any, action: str,
 
 def set_mode(mode: str, *, actor: str, rate: Any) -> dict[str, Any]:
     """Switch the billing mode, audited, in one transaction conditioned on the mode it replaces."""
-    from billing_core.errors import InvalidInput
+    from billing_core.kernel.errors import InvalidInput
 
     if mode not in MODES:
         raise InvalidInput(f"mode must be one of {', '.join(MODES)}", code="INVALID_MODE")
@@ -159,7 +160,7 @@ def set_mode(mode: str, *, actor: str, rate: Any) -> dict[str, Any]:
 def set_revenue_shares(shares: dict[str, int], *, actor: str, rate: Any) -> dict[str, Any]:
     """Replace the revenue shares (basis points per system account), audited. New reservations
     carry the shares in force when they were made, so a change never re-prices pending work."""
-    from billing_core.errors import InvalidInput
+    from billing_core.kernel.errors import InvalidInput
 
     unknown = sorted(set(shares) - set(keys.SYSTEM_ACCOUNTS))
     if unknown:

@@ -22,8 +22,9 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
-from billing_core import auth, keys, observability
-from billing_core.errors import BillingError, Forbidden, InvalidInput, PayloadTooLarge, RateLimited
+from billing_core import auth, keys
+from billing_core.kernel import observability
+from billing_core.kernel.errors import BillingError, Forbidden, InvalidInput, PayloadTooLarge, RateLimited
 from billing_core.ratelimit import RateCharge
 from billing_core.reservations import Caller
 

@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from billing_core import clock, dynamo, idempotency, keys, money, settings
+from billing_core import dynamo, idempotency, keys
 from billing_core.entries import Entry
-from billing_core.errors import Contention, InvalidInput
+from billing_core.kernel import clock, money, settings
+from billing_core.kernel.errors import Contention, InvalidInput
 from billing_core.ratelimit import RateCharge
 
 SOURCE_TYPES = ("deposit", "grant", "campaign", "admin_mint")

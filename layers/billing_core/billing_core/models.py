@@ -17,8 +17,9 @@ from pydantic import (
     model_validator,
 )
 
-from billing_core import clock, keys, money
+from billing_core import keys
 from billing_core.config import MODES
+from billing_core.kernel import clock, money
 from billing_core.lots import SOURCE_TYPES
 
 _MONEY_SCHEMA = {

@@ -16,8 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from billing_core import clock, dynamo, keys, plans, ratelimit, settings
-from billing_core.errors import Contention
+from billing_core import dynamo, keys, plans, ratelimit
+from billing_core.kernel import clock, settings
+from billing_core.kernel.errors import Contention
 from billing_core.ratelimit import RateCharge
 
 BILLING_STATUSES = ("trial", "active", "past_due", "canceled")

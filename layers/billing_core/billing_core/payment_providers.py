@@ -9,7 +9,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
-from billing_core.errors import BillingError
+from billing_core.kernel.errors import BillingError
 
 NOWPAYMENTS_INVOICE_URL = "https://api.nowpayments.io/v1/invoice"
 TIMEOUT_SECONDS = 8

@@ -17,8 +17,9 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from billing_core import adjustments, clock, dynamo, keys, lots, money, observability, payment_providers, settings
-from billing_core.errors import BillingError, Conflict, InvalidInput, NotFound
+from billing_core import adjustments, dynamo, keys, lots, payment_providers
+from billing_core.kernel import clock, money, observability, settings
+from billing_core.kernel.errors import BillingError, Conflict, InvalidInput, NotFound
 from billing_core.ratelimit import RateCharge
 from billing_core.work import NeedsReview, operation
 

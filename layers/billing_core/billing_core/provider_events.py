@@ -13,7 +13,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from billing_core.errors import InvalidInput
+from billing_core.kernel.errors import InvalidInput
 from billing_core.payments import CENT_MICRO, RANKS, PaymentEvent, usd_to_micro
 
 STRIPE_TYPES = {

@@ -36,8 +36,9 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from billing_core import clock, dynamo, idempotency, keys, money, orgs, plans, ratelimit, settings
-from billing_core.errors import Contention, QuotaExceeded
+from billing_core import dynamo, idempotency, keys, orgs, plans, ratelimit
+from billing_core.kernel import clock, money, settings
+from billing_core.kernel.errors import Contention, QuotaExceeded
 from billing_core.ratelimit import RateCharge
 
 logger = Logger(service="billing", child=True)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from billing_core import clock, dynamo, keys, settings
-from billing_core.errors import RateLimited
+from billing_core import dynamo, keys
+from billing_core.kernel import clock, settings
+from billing_core.kernel.errors import RateLimited
 
 WINDOW_SECONDS = 60
 

@@ -80,7 +80,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit
 
-from billing_core import clock, dynamo, keys, money, settings
+from billing_core import dynamo, keys
+from billing_core.kernel import clock, money, settings
 
 logger = Logger(service="billing", child=True)
 
@@ -870,7 +871,7 @@ def _store(result: dict[str, Any]) -> None:
 def _emit(metrics: dict[str, Any], complete: bool) -> None:
     # Imported here: observability creates Powertools' Metrics (which reads its namespace from the
     # environment) on import, and importing this module for its pure rules must not do that.
-    from billing_core import observability
+    from billing_core.kernel import observability
 
     observability.gauge(M_INVARIANT, metrics[M_INVARIANT])
     observability.gauge(M_LOTS, metrics[M_LOTS])

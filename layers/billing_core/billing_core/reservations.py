@@ -18,10 +18,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from billing_core import clock, config, dynamo, idempotency, keys, lots, money, observability, ratelimit, settings
+from billing_core import config, dynamo, idempotency, keys, lots, ratelimit
 from billing_core.entries import Entry
-from billing_core.errors import Conflict as ConflictError
-from billing_core.errors import Contention, Forbidden, InsufficientCredit, InvalidInput, NotFound
+from billing_core.kernel import clock, money, observability, settings
+from billing_core.kernel.errors import Conflict as ConflictError
+from billing_core.kernel.errors import Contention, Forbidden, InsufficientCredit, InvalidInput, NotFound
 from billing_core.lots import MAX_LOTS_PER_RESERVATION, OPTIMISTIC_ATTEMPTS
 from billing_core.ratelimit import RateCharge
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from billing_core import clock, dynamo, keys, reservations, settings
+from billing_core import dynamo, keys, reservations
+from billing_core.kernel import clock, settings
 
 INDEX = "pending-by-expiry"
 PAGE_SIZE = 100

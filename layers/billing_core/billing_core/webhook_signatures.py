@@ -2,7 +2,7 @@
 
 - Stripe: `Stripe-Signature: t=<unix>,v1=<hex>[,v1=<hex>...]`, HMAC-SHA256 of "<t>.<body>" with
   the endpoint secret. The comparison is stripe's own (`WebhookSignature.verify_header`, constant
-  time, any v1 may match); the timestamp window is ours, on billing_core.clock: older than
+  time, any v1 may match); the timestamp window is ours, on billing_core.kernel.clock: older than
   300 s is stale (a replay), more than 300 s ahead is refused too.
 - NOWPayments: `x-nowpayments-sig` = hex HMAC-SHA512 of the JSON body re-serialized with keys
   sorted (recursively), compact separators. Re-serializing needs a parse, done in memory only
@@ -17,8 +17,8 @@ import hmac
 import json
 from typing import Any
 
-from billing_core import clock
-from billing_core.errors import BillingError
+from billing_core.kernel import clock
+from billing_core.kernel.errors import BillingError
 
 STRIPE_TOLERANCE_SECONDS = 300
 

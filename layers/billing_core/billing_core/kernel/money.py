@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from billing_core import settings
+from billing_core.kernel import settings
 
 _DIGITS = re.compile(r"^(0|[1-9][0-9]{0,30})$")
 _SIGNED = re.compile(r"^-?(0|[1-9][0-9]{0,30})$")
