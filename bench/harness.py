@@ -1,6 +1,6 @@
 """What the benchmark shares: paths and environment, in-process handler invocation with API Gateway
 events (devserver.invoke, shared with the tests), tokens (devserver.tokens), and DynamoDB call recording through
-botocore's event hooks on billing_core.dynamo.client()."""
+botocore's event hooks on billing_core.store.dynamo.client()."""
 
 from __future__ import annotations
 

@@ -115,8 +115,9 @@ def trimmed_mean(values: list[float], cut: float = 0.1) -> float:
 @contextlib.contextmanager
 def fresh_stack() -> Iterator[Any]:
     """A fresh in-process moto with the template's tables, seeded like a new deployment."""
-    from billing_core import bootstrap, config, dynamo
+    from billing_core import bootstrap, config
     from billing_core.kernel import clock
+    from billing_core.store import dynamo
     from moto import mock_aws
 
     from devserver.template import create_tables
@@ -243,7 +244,7 @@ def measure_calls(client: Any) -> dict[str, int]:
             run()
             cold[op] = tuple(rec.take())
 
-    say("== DynamoDB calls per operation (botocore 'before-call' events on billing_core.dynamo.client()) ==")
+    say("== DynamoDB calls per operation (botocore 'before-call' events on billing_core.store.dynamo.client()) ==")
     say("   warm handler, config cache warm (BILLING_CONFIG_CACHE_SECONDS=5), live mode, 20 requests each")
     steady: dict[str, int] = {}
     for op, runs in seen.items():
@@ -465,7 +466,7 @@ class _CannedClient:
 
 
 def _canned_pair_time(client: Any, token: str, profile: bool, n: int = 300) -> Samples:
-    from billing_core import dynamo
+    from billing_core.store import dynamo
 
     responses: dict[str, dict[str, Any]] = {}
 
@@ -623,9 +624,10 @@ def _fill_history(client: Any, account: str, entries: int) -> None:
     (The revenue-share entries those cycles would also have left live in the system accounts'
     partitions; they are not written: moto stores ~1 ms per item and they would not change the
     account's entry count.)"""
-    from billing_core import config, dynamo, keys
+    from billing_core import config
     from billing_core.entries import Entry
     from billing_core.kernel import clock, settings
+    from billing_core.store import dynamo, keys
 
     start = clock.now() - entries - 60
     ledger: list[dict[str, Any]] = []
@@ -810,7 +812,7 @@ sys.path[:0] = [{layer!r}, {code!r}]
 {hide}
 t0, c0 = time.perf_counter(), time.process_time()
 import app
-from billing_core import dynamo
+from billing_core.store import dynamo
 dynamo.client()
 print(json.dumps({{"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0}}))
 """
@@ -881,7 +883,7 @@ def measure_cold_start() -> tuple[float, float]:
     say()
     say(f"== Cold start: fresh interpreter, {COLD_RUNS} runs each (interleaved, after one discarded warm-up), "
         "medians ==")
-    say("   handler = `import app` (functions/reserve, layer on sys.path) + billing_core.dynamo.client():")
+    say("   handler = `import app` (functions/reserve, layer on sys.path) + billing_core.store.dynamo.client():")
     say("   the handler creates its DynamoDB client lazily on the first request; it is counted here.")
     say("   (reserve is the heaviest handler: every handler imports billing_core.http, which pulls in")
     say("   reservations, auth and Powertools; reserve/finalize/release/admin also import the pydantic models)")

@@ -249,7 +249,7 @@ def test_engine_creates_the_queues_with_the_redrive_policy_and_moto_redrives_at_
 def test_in_process_backend_has_the_queue_the_tests_environment_names(aws):
     import os
 
-    from billing_core import queues
+    from billing_core.store import queues
 
     assert os.environ["WORK_QUEUE_URL"] == "https://sqs.us-east-1.amazonaws.com/123456789012/WorkQueue"
     queues.send(os.environ["WORK_QUEUE_URL"], {"itemId": "wk_2"})

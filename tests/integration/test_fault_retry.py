@@ -8,8 +8,8 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from billing_core import dynamo
 from billing_core.kernel import clock
+from billing_core.store import dynamo
 from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
 
 from tests.integration.support import entries_for, ledger, lot_totals, lots, reservation

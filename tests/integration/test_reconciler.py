@@ -494,8 +494,8 @@ def test_manual_review_and_campaign_gauges(aws, reconciler, emitted, monkeypatch
     import types
 
     import billing_core
-    from billing_core import dynamo, keys
     from billing_core.kernel import clock, settings
+    from billing_core.store import dynamo, keys
 
     now_iso = clock.iso(clock.now())
     for i in range(2):

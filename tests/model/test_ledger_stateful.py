@@ -184,7 +184,7 @@ def _backend_table(name: str) -> Any:
 
 
 def _backend_items(name: str) -> list[dict[str, Any]]:
-    from billing_core import dynamo
+    from billing_core.store import dynamo
 
     from devserver.engine import MOTO_LOCK
 
@@ -193,7 +193,7 @@ def _backend_items(name: str) -> list[dict[str, Any]]:
 
 
 def _backend_item(name: str, pk: str, sk: str) -> dict[str, Any]:
-    from billing_core import dynamo
+    from billing_core.store import dynamo
     from moto.dynamodb.models.dynamo_type import DynamoType
 
     from devserver.engine import MOTO_LOCK
@@ -206,8 +206,9 @@ def _backend_item(name: str, pk: str, sk: str) -> dict[str, Any]:
 class LedgerMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        from billing_core import bootstrap, config, dynamo
+        from billing_core import bootstrap, config
         from billing_core.kernel import clock
+        from billing_core.store import dynamo
         from moto import mock_aws
 
         from devserver.engine import apply_moto_patches
@@ -250,8 +251,9 @@ class LedgerMachine(RuleBasedStateMachine):
         self.dirty_balance: set[str] = set(ACCOUNTS)  # accounts whose balance may have changed
 
     def teardown(self) -> None:
-        from billing_core import config, dynamo
+        from billing_core import config
         from billing_core.kernel import clock
+        from billing_core.store import dynamo
 
         try:
             self.mock.stop()
@@ -427,9 +429,10 @@ class LedgerMachine(RuleBasedStateMachine):
         self._reserve(account, pool, max(1, int(funded[(account, pool)] * share)), ttl, named, service)
 
     def _reserve(self, account: str, pool: str, estimate: int, ttl: int | None, named: int, service: str) -> None:
-        from billing_core import keys, reservations
+        from billing_core import reservations
         from billing_core.kernel import clock, settings
         from billing_core.reservations import Caller
+        from billing_core.store import keys
 
         rid = self._fresh("res") if named else None  # 1 in 5 lets the core pick the id
         pool_key = (account, pool)
@@ -690,8 +693,9 @@ class LedgerMachine(RuleBasedStateMachine):
     def sweep(self, data: st.DataObject, stale: bool) -> None:
         """The sweeper path: reservations.expire with the item as read now, or with the stale copy
         written by reserve (another writer settled it since): True only for a pending, due one."""
-        from billing_core import dynamo, keys, reservations
+        from billing_core import reservations
         from billing_core.kernel import settings
+        from billing_core.store import dynamo, keys
 
         r = self._pick(data, "pending")
         item = r.snapshot if stale else dynamo.get(settings.billing_table(), keys.reservation_key(r.rid))

@@ -1,7 +1,7 @@
 """Draw-down order: earliest expiry first, then oldest; expired lots are never drawn."""
 
-from billing_core import keys
 from billing_core.lots import Lot, plan_draw
+from billing_core.store import keys
 
 
 def lot(lot_id, available, expires=None, created="2026-01-01T00:00:00.000000Z"):

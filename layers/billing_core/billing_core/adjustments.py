@@ -17,11 +17,12 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from billing_core import dynamo, idempotency, keys, lots
+from billing_core import idempotency, lots
 from billing_core.entries import Entry
 from billing_core.kernel import clock, money, settings
 from billing_core.kernel.errors import Contention, InvalidInput
-from billing_core.ratelimit import RateCharge
+from billing_core.store import dynamo, keys
+from billing_core.store.ratelimit import RateCharge
 
 MAX_LIVE_LOTS = 90  # one transaction holds at most 100 actions
 ATTEMPTS = 6

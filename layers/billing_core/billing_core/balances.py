@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from billing_core import dynamo, keys
 from billing_core.kernel import clock, money, settings
+from billing_core.store import dynamo, keys
 
 
 def _available(totals: dict[str, int]) -> int:

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from billing_core import dynamo, keys
-from billing_core.cached import Cached
 from billing_core.kernel import clock, settings
+from billing_core.store import dynamo, keys
+from billing_core.store.cached import Cached
 
 MODES = ("shadow", "soft", "live")
 
@@ -109,8 +109,8 @@ def _audited_update(*, actor: str, rate: Any, action: str,
     """One audited config change in one transaction: `build(item, now)` returns the update
     (tag "config", conditioned on what it read), the audit fields and the response. When the
     item changed meanwhile, read it again and rebuild."""
-    from billing_core import ratelimit
     from billing_core.kernel.errors import Contention
+    from billing_core.store import ratelimit
 
     table = settings.billing_table()
     for _ in range(5):

@@ -12,9 +12,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from billing_core import dynamo, keys
 from billing_core.kernel import money, settings
 from billing_core.kernel.errors import BillingError
+from billing_core.store import dynamo, keys
 
 ENTRY_TYPES = (
     "deposit", "reserve", "finalize", "release", "expire", "refund", "adjustment",

@@ -22,11 +22,12 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
-from billing_core import auth, keys
+from billing_core import auth
 from billing_core.kernel import observability
 from billing_core.kernel.errors import BillingError, Forbidden, InvalidInput, PayloadTooLarge, RateLimited
-from billing_core.ratelimit import RateCharge
 from billing_core.reservations import Caller
+from billing_core.store import keys
+from billing_core.store.ratelimit import RateCharge
 
 MAX_BODY_BYTES = 64 * 1024
 JSON_TYPE = "application/json"

@@ -7,9 +7,9 @@ import hashlib
 import json
 from typing import Any
 
-from billing_core import dynamo, keys, ratelimit
 from billing_core.kernel import clock, settings
 from billing_core.kernel.errors import Conflict
+from billing_core.store import dynamo, keys, ratelimit
 
 RETENTION_SECONDS = 90 * 24 * 3600
 

@@ -13,11 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from billing_core import dynamo, idempotency, keys
+from billing_core import idempotency
 from billing_core.entries import Entry
 from billing_core.kernel import clock, money, settings
 from billing_core.kernel.errors import Contention, InvalidInput
-from billing_core.ratelimit import RateCharge
+from billing_core.store import dynamo, keys
+from billing_core.store.ratelimit import RateCharge
 
 SOURCE_TYPES = ("deposit", "grant", "campaign", "admin_mint")
 # Lots created by the system rather than by the admin mint route.

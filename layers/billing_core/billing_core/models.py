@@ -17,10 +17,10 @@ from pydantic import (
     model_validator,
 )
 
-from billing_core import keys
 from billing_core.config import MODES
 from billing_core.kernel import clock, money
 from billing_core.lots import SOURCE_TYPES
+from billing_core.store import keys
 
 _MONEY_SCHEMA = {
     "anyOf": [{"type": "string", "pattern": "^[0-9]+$"}, {"type": "integer", "minimum": 0}],

@@ -16,10 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from billing_core import dynamo, keys, plans, ratelimit
+from billing_core import plans
 from billing_core.kernel import clock, settings
 from billing_core.kernel.errors import Contention
-from billing_core.ratelimit import RateCharge
+from billing_core.store import dynamo, keys, ratelimit
+from billing_core.store.ratelimit import RateCharge
 
 BILLING_STATUSES = ("trial", "active", "past_due", "canceled")
 TRIAL_SECONDS = 30 * 86_400

@@ -17,10 +17,11 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from billing_core import adjustments, dynamo, keys, lots, payment_providers
+from billing_core import adjustments, lots, payment_providers
 from billing_core.kernel import clock, money, observability, settings
 from billing_core.kernel.errors import BillingError, Conflict, InvalidInput, NotFound
-from billing_core.ratelimit import RateCharge
+from billing_core.store import dynamo, keys
+from billing_core.store.ratelimit import RateCharge
 from billing_core.work import NeedsReview, operation
 
 PROVIDERS = ("nowpayments", "stripe")

@@ -16,10 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from billing_core import dynamo, keys
-from billing_core.cached import Cached
 from billing_core.kernel import money, settings
 from billing_core.kernel.errors import InvalidInput, NotFound
+from billing_core.store import dynamo, keys
+from billing_core.store.cached import Cached
 
 QUOTA_TYPES = ("tokens", "runs", "seats")
 OVERAGE_FIELDS = ("tokensPer1kMicro", "runMicro", "seatMicro")

@@ -80,8 +80,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit
 
-from billing_core import dynamo, keys
 from billing_core.kernel import clock, money, settings
+from billing_core.store import dynamo, keys
 
 logger = Logger(service="billing", child=True)
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from billing_core import dynamo, keys, reservations
+from billing_core import reservations
 from billing_core.kernel import clock, settings
+from billing_core.store import dynamo, keys
 
 INDEX = "pending-by-expiry"
 PAGE_SIZE = 100

@@ -17,9 +17,9 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from billing_core import dynamo, keys, queues
 from billing_core.kernel import clock, settings
 from billing_core.kernel.errors import BillingError, Conflict, NotFound
+from billing_core.store import dynamo, keys, queues
 
 STATUSES = ("pending", "succeeded", "manual_review", "dismissed")
 INDEX = "work-by-status"

@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from billing_core import dynamo, keys
 from billing_core.kernel import clock, settings
 from billing_core.kernel.errors import RateLimited
+from billing_core.store import dynamo, keys
 
 WINDOW_SECONDS = 60
 
