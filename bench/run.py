@@ -115,8 +115,8 @@ def trimmed_mean(values: list[float], cut: float = 0.1) -> float:
 @contextlib.contextmanager
 def fresh_stack() -> Iterator[Any]:
     """A fresh in-process moto with the template's tables, seeded like a new deployment."""
-    from billing_core import bootstrap, config
     from billing_core.kernel import clock
+    from billing_core.ledger import bootstrap, config
     from billing_core.store import dynamo
     from moto import mock_aws
 
@@ -174,7 +174,7 @@ def pair(token: str, account: str = ACCOUNT) -> str:
 
 
 def measure_calls(client: Any) -> dict[str, int]:
-    from billing_core import config
+    from billing_core.ledger import config
 
     token = harness.internal_token()
     user = harness.user_token(ACCOUNT)
@@ -271,8 +271,9 @@ def measure_other_calls(client: Any) -> dict[str, int]:
     import json
     import os
 
-    from billing_core import sweeper, webhook_signatures
+    from billing_core import webhook_signatures
     from billing_core.kernel import clock
+    from billing_core.ledger import sweeper
 
     os.environ.setdefault("NOWPAYMENTS_IPN_SECRET", "bench-nowpayments-secret-0123456789abcdef")
     secret = os.environ["NOWPAYMENTS_IPN_SECRET"]
@@ -525,7 +526,7 @@ def measure_overhead(client: Any, profile: bool) -> float:
     token = harness.internal_token()
     for _ in range(10):
         pair(token)
-    from billing_core import config
+    from billing_core.ledger import config
 
     config.invalidate()
     config.current()  # a fresh config cache: the captured pair is the steady-state one
@@ -624,9 +625,9 @@ def _fill_history(client: Any, account: str, entries: int) -> None:
     (The revenue-share entries those cycles would also have left live in the system accounts'
     partitions; they are not written: moto stores ~1 ms per item and they would not change the
     account's entry count.)"""
-    from billing_core import config
-    from billing_core.entries import Entry
     from billing_core.kernel import clock, settings
+    from billing_core.ledger import config
+    from billing_core.ledger.entries import Entry
     from billing_core.store import dynamo, keys
 
     start = clock.now() - entries - 60
@@ -684,7 +685,7 @@ def table_set(names: dict[str, str]) -> Iterator[None]:
     """Point the app at another pair of tables (settings are read from the environment per call)."""
     import os
 
-    from billing_core import config
+    from billing_core.ledger import config
 
     saved = {k: os.environ[k] for k in names}
     os.environ.update(names)
@@ -738,7 +739,7 @@ def _timed_finalize(token: str, account: str, into: Samples, *, plain: bool = Fa
 def measure_finalize_cost() -> tuple[float, float]:
     """Two sets of the template's tables in one engine (one per ledger size), finalizes
     interleaved between them so machine load drifts hit both sizes alike."""
-    from billing_core import bootstrap
+    from billing_core.ledger import bootstrap
 
     sizes = (100, 10_000)
     warm = 3

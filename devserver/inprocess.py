@@ -21,8 +21,8 @@ from devserver.template import DEFAULT_TEMPLATE, create_queues, create_tables
 def billing_backend(template: str | Path = DEFAULT_TEMPLATE) -> Iterator[Any]:
     """Yields the DynamoDB client the core uses; every core cache is reset on the way in and out
     (the DynamoDB and SQS clients included: one made outside mock_aws would reach real AWS)."""
-    from billing_core import bootstrap, config
     from billing_core.kernel import clock
+    from billing_core.ledger import bootstrap, config
     from billing_core.store import dynamo, queues
     from moto import mock_aws
 

@@ -22,7 +22,7 @@ from devserver.runner import DEFAULT_WORKERS, WorkerPoolRunner
 from devserver.template import DEFAULT_TEMPLATE
 from devserver.tokens import dev_secrets
 
-DEFAULT_SEED = "billing_core.bootstrap:seed"
+DEFAULT_SEED = "billing_core.ledger.bootstrap:seed"
 DEFAULT_PORT = 3000
 
 

@@ -4,8 +4,9 @@ billing mode and revenue shares."""
 from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from billing_core import adjustments, balances, config, entries, http, lots, payments
+from billing_core import http, payments
 from billing_core.kernel import money
+from billing_core.ledger import adjustments, balances, config, entries, lots
 from billing_core.models import AdjustRequest, MintRequest, ModeRequest, RefundRequest, RevenueSharesRequest
 from billing_core.store import keys
 

@@ -8,7 +8,7 @@ import json
 import urllib.request
 
 from aws_lambda_powertools import Logger
-from billing_core import bootstrap
+from billing_core.ledger import bootstrap
 
 logger = Logger(service="billing")
 

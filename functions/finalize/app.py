@@ -1,6 +1,7 @@
 """POST /api/internal/billing/finalize - charge the actual cost and release the rest."""
 
-from billing_core import http, reservations
+from billing_core import http
+from billing_core.ledger import reservations
 from billing_core.models import FinalizeRequest
 
 router = http.router()

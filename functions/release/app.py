@@ -1,6 +1,7 @@
 """POST /api/internal/billing/release - return a whole reservation to the account."""
 
-from billing_core import http, reservations
+from billing_core import http
+from billing_core.ledger import reservations
 from billing_core.models import ReleaseRequest
 
 router = http.router()

@@ -1,6 +1,7 @@
 """POST /api/internal/billing/reserve - hold the estimated cost before expensive work."""
 
-from billing_core import http, reservations
+from billing_core import http
+from billing_core.ledger import reservations
 from billing_core.models import ReserveRequest
 
 router = http.router()

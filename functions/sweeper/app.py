@@ -1,8 +1,8 @@
 """EventBridge schedule (every minute): release expired reservations."""
 
 from aws_lambda_powertools import Logger
-from billing_core import sweeper
 from billing_core.kernel import observability
+from billing_core.ledger import sweeper
 
 logger = Logger(service="billing")
 

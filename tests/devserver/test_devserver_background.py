@@ -619,7 +619,7 @@ def _fake_stack(background):
         queues = {"DeadLetterQueue": "http://127.0.0.1:5000/123456789012/DeadLetterQueue",
                   "WorkQueue": "http://127.0.0.1:5000/123456789012/WorkQueue"}
         workers = 4
-        seed = "billing_core.bootstrap:seed"
+        seed = "billing_core.ledger.bootstrap:seed"
         environ: dict = {}
         secrets: dict = {}
         gateway = FakeGateway()

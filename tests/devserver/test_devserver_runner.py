@@ -155,7 +155,7 @@ def test_timeouts_and_crashes_replace_the_worker():
 
 
 def test_call_runs_a_target_in_a_worker_with_a_functions_environment(runner):
-    """How the stack seeds: billing_core.bootstrap:seed runs like this (here a stand-in that
+    """How the stack seeds: billing_core.ledger.bootstrap:seed runs like this (here a stand-in that
     only reports what it would use, since nothing listens at MOTO_URL)."""
     target = f"{Path(__file__).parent / 'fixtures' / 'env_probe.py'}:probe"
     result = runner.call(target, env_function="EchoFunction")

@@ -176,7 +176,7 @@ def test_banner_has_secrets_tokens_and_a_curl(capsys):
         moto_url = "http://127.0.0.1:5000"
         tables = ["BillingTable", "LedgerTable"]
         workers = 4
-        seed = "billing_core.bootstrap:seed"
+        seed = "billing_core.ledger.bootstrap:seed"
         environ: dict = {}
         secrets = dict(DEV_SECRET_DEFAULTS)
         gateway = FakeGateway()

@@ -50,7 +50,7 @@ def worker_pool(workers: int = 8) -> Iterator[tuple[Any, Any]]:
                                   secrets={k: TEST_ENV[k] for k in SECRET_NAMES}, log_errors=True)
         runner.start()
         try:
-            runner.call("billing_core.bootstrap:seed")
+            runner.call("billing_core.ledger.bootstrap:seed")
             yield engine, runner
         finally:
             runner.stop()
@@ -198,6 +198,6 @@ def worker_invoke(route: str, kwargs: dict[str, Any]) -> tuple[int, dict[str, An
 
 def worker_seed() -> dict[str, list[str]]:
     """Seed the tables from a worker, as the bootstrap custom resource would."""
-    from billing_core import bootstrap
+    from billing_core.ledger import bootstrap
 
     return bootstrap.seed()

@@ -134,7 +134,7 @@ def test_an_empty_plan_partition_answers_the_seeded_defaults(api, aws):
 
 
 def test_bootstrap_seeds_plans_once_and_never_overwrites_them(api, aws):
-    from billing_core import bootstrap
+    from billing_core.ledger import bootstrap
 
     aws.update_item(TableName="BillingTable", Key={"pk": {"S": "PLANS"}, "sk": {"S": "PLAN#starter"}},
                     UpdateExpression="SET priceMonthlyCents = :p", ExpressionAttributeValues={":p": {"N": "5900"}})

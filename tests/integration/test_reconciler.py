@@ -251,7 +251,7 @@ class TestMixedWorkload:
     """The clean ledger, then one corruption per test (undone after it)."""
 
     def test_mixed_workload_reconciles_to_the_micro_unit(self, world, emitted):
-        from billing_core import balances
+        from billing_core.ledger import balances
 
         aws, ops, accounts = world
         # The workload really left every kind of state behind (else the identities would be trivial).

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from billing_core import sweeper
 from billing_core.kernel import clock
+from billing_core.ledger import sweeper
 from billing_core.store import dynamo
 
 from devserver.invoke import LambdaContext, load_handler

@@ -82,7 +82,7 @@ def test_backoff_doubles_per_attempt_and_is_capped():
 
 def test_a_failed_event_is_retried_by_the_work_queue_and_credits_once_it_can(api: Any, tokens: Any, queues: dict,
                                                                            monkeypatch: pytest.MonkeyPatch):
-    from billing_core import lots
+    from billing_core.ledger import lots
 
     user = tokens.user("acct-retry")
     order = api.call("createtopup", {"amountMicro": "5000000", "provider": "nowpayments"}, token=user).body["orderId"]

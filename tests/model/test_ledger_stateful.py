@@ -206,8 +206,8 @@ def _backend_item(name: str, pk: str, sk: str) -> dict[str, Any]:
 class LedgerMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        from billing_core import bootstrap, config
         from billing_core.kernel import clock
+        from billing_core.ledger import bootstrap, config
         from billing_core.store import dynamo
         from moto import mock_aws
 
@@ -251,8 +251,8 @@ class LedgerMachine(RuleBasedStateMachine):
         self.dirty_balance: set[str] = set(ACCOUNTS)  # accounts whose balance may have changed
 
     def teardown(self) -> None:
-        from billing_core import config
         from billing_core.kernel import clock
+        from billing_core.ledger import config
         from billing_core.store import dynamo
 
         try:
@@ -334,7 +334,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.checks - self.mode_set_at >= 6)  # a switch costs ~40 ms: not every other step
     @rule(mode=st.sampled_from(MODES))
     def set_mode(self, mode: str) -> None:
-        from billing_core import config
+        from billing_core.ledger import config
 
         result = config.set_mode(mode, actor=ADMIN_ACTOR, rate=None)
         assert (result["mode"], result["previousMode"]) == (mode, self.mode), result
@@ -354,8 +354,8 @@ class LedgerMachine(RuleBasedStateMachine):
         self._mint(account, pool, amount, expiry, keyed=keyed, source=source)
 
     def _mint(self, account: str, pool: str, amount: int, expiry: int | None, *, keyed: bool, source: str) -> None:
-        from billing_core import lots
         from billing_core.kernel import clock
+        from billing_core.ledger import lots
 
         expires = None if expiry is None else math.floor(self.grid) + expiry
         body = {"account_id": account, "pool_id": pool, "amount": amount, "source_type": source,
@@ -391,7 +391,7 @@ class LedgerMachine(RuleBasedStateMachine):
         """A retry of a keyed mint returns the original lot and mints nothing, also when it comes
         late, after the lot has expired (it is still the same request); the key with another
         request is 409."""
-        from billing_core import lots
+        from billing_core.ledger import lots
 
         key = data.draw(st.sampled_from(list(self.mints)), label="idempotencyKey")
         original = self.mints[key]
@@ -429,9 +429,9 @@ class LedgerMachine(RuleBasedStateMachine):
         self._reserve(account, pool, max(1, int(funded[(account, pool)] * share)), ttl, named, service)
 
     def _reserve(self, account: str, pool: str, estimate: int, ttl: int | None, named: int, service: str) -> None:
-        from billing_core import reservations
         from billing_core.kernel import clock, settings
-        from billing_core.reservations import Caller
+        from billing_core.ledger import reservations
+        from billing_core.ledger.reservations import Caller
         from billing_core.store import keys
 
         rid = self._fresh("res") if named else None  # 1 in 5 lets the core pick the id
@@ -486,8 +486,8 @@ class LedgerMachine(RuleBasedStateMachine):
     def reserve_again(self, data: st.DataObject, variant: str) -> None:
         """The same reservationId: the same request gets the original 201 body and changes nothing,
         whatever happened since; any other request is 409 IDEMPOTENCY_KEY_REUSED."""
-        from billing_core import reservations
-        from billing_core.reservations import Caller
+        from billing_core.ledger import reservations
+        from billing_core.ledger.reservations import Caller
 
         r = self._pick(data, "finalized", "released", "expired")
         account, pool, estimate, ttl, service = r.request
@@ -518,8 +518,8 @@ class LedgerMachine(RuleBasedStateMachine):
     def refused(self, case: str, system: str) -> None:
         """Requests that change nothing: system accounts cannot hold or spend credit, ttlSeconds is
         1..86400, and a reservation that does not exist cannot be settled."""
-        from billing_core import lots, reservations
-        from billing_core.reservations import Caller
+        from billing_core.ledger import lots, reservations
+        from billing_core.ledger.reservations import Caller
 
         caller = Caller("internal", SERVICES[0])
         if case == "system-mint":
@@ -547,7 +547,7 @@ class LedgerMachine(RuleBasedStateMachine):
     # -- finalize / release / expire ------------------------------------------------------------
 
     def _owner_or_admin(self, r: MRes, admin: bool) -> Any:
-        from billing_core.reservations import Caller
+        from billing_core.ledger.reservations import Caller
 
         return Caller("admin", "ops-model") if admin else Caller("internal", r.service)
 
@@ -565,8 +565,8 @@ class LedgerMachine(RuleBasedStateMachine):
         return None
 
     def _finalize(self, r: MRes, actual: int, caller: Any) -> None:
-        from billing_core import reservations
         from billing_core.kernel import clock
+        from billing_core.ledger import reservations
 
         status = r.status
         result, error = _attempt(reservations.finalize, reservation_id=r.rid, actual=actual, caller=caller, rate=None)
@@ -621,8 +621,8 @@ class LedgerMachine(RuleBasedStateMachine):
         self.dirty.add(r.account)
 
     def _release(self, r: MRes, caller: Any) -> None:
-        from billing_core import reservations
         from billing_core.kernel import clock
+        from billing_core.ledger import reservations
 
         status = r.status
         result, error = _attempt(reservations.release, reservation_id=r.rid, caller=caller, rate=None)
@@ -674,8 +674,8 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(data=st.data(), op=st.sampled_from(("finalize", "release")))
     def foreign_service(self, data: st.DataObject, op: str) -> None:
         """Another service may not settle, nor learn the state of, a reservation it did not make."""
-        from billing_core import reservations
-        from billing_core.reservations import Caller
+        from billing_core.ledger import reservations
+        from billing_core.ledger.reservations import Caller
 
         r = self._pick(data, "pending")
         caller = Caller("internal", next(s for s in SERVICES if s != r.service))
@@ -693,8 +693,8 @@ class LedgerMachine(RuleBasedStateMachine):
     def sweep(self, data: st.DataObject, stale: bool) -> None:
         """The sweeper path: reservations.expire with the item as read now, or with the stale copy
         written by reserve (another writer settled it since): True only for a pending, due one."""
-        from billing_core import reservations
         from billing_core.kernel import settings
+        from billing_core.ledger import reservations
         from billing_core.store import dynamo, keys
 
         r = self._pick(data, "pending")
@@ -790,7 +790,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @invariant()
     def core_views_match_model(self) -> None:
         """balances.balance and entries.history (every page) of the accounts the last step touched."""
-        from billing_core import balances
+        from billing_core.ledger import balances
 
         self.checks += 1
         for account in sorted(self.dirty | self.dirty_balance):
@@ -823,7 +823,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.dirty_balance.clear()
 
     def _history_matches(self, account: str, pool: str | None) -> None:
-        from billing_core import entries
+        from billing_core.ledger import entries
 
         limit = (100, 4, 100, 100)[self.checks % 4]
         seen: list[dict[str, Any]] = []

@@ -1,6 +1,6 @@
 """Draw-down order: earliest expiry first, then oldest; expired lots are never drawn."""
 
-from billing_core.lots import Lot, plan_draw
+from billing_core.ledger.lots import Lot, plan_draw
 from billing_core.store import keys
 
 

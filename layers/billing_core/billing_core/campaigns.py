@@ -24,9 +24,9 @@ import hashlib
 import uuid
 from typing import Any
 
-from billing_core import idempotency, lots
 from billing_core.kernel import clock, money, settings
 from billing_core.kernel.errors import Conflict, Contention, InvalidInput, NotFound
+from billing_core.ledger import idempotency, lots
 from billing_core.store import dynamo, ratelimit
 from billing_core.store.ratelimit import RateCharge
 

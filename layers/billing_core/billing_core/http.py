@@ -25,7 +25,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from billing_core import auth
 from billing_core.kernel import observability
 from billing_core.kernel.errors import BillingError, Forbidden, InvalidInput, PayloadTooLarge, RateLimited
-from billing_core.reservations import Caller
+from billing_core.ledger.reservations import Caller
 from billing_core.store import keys
 from billing_core.store.ratelimit import RateCharge
 

@@ -17,9 +17,9 @@ from pydantic import (
     model_validator,
 )
 
-from billing_core.config import MODES
 from billing_core.kernel import clock, money
-from billing_core.lots import SOURCE_TYPES
+from billing_core.ledger.config import MODES
+from billing_core.ledger.lots import SOURCE_TYPES
 from billing_core.store import keys
 
 _MONEY_SCHEMA = {

@@ -18,12 +18,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from billing_core import config, idempotency, lots
-from billing_core.entries import Entry
 from billing_core.kernel import clock, money, observability, settings
 from billing_core.kernel.errors import Conflict as ConflictError
 from billing_core.kernel.errors import Contention, Forbidden, InsufficientCredit, InvalidInput, NotFound
-from billing_core.lots import MAX_LOTS_PER_RESERVATION, OPTIMISTIC_ATTEMPTS
+from billing_core.ledger import config, idempotency, lots
+from billing_core.ledger.entries import Entry
+from billing_core.ledger.lots import MAX_LOTS_PER_RESERVATION, OPTIMISTIC_ATTEMPTS
 from billing_core.store import dynamo, keys, ratelimit
 from billing_core.store.ratelimit import RateCharge
 

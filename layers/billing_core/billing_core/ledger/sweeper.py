@@ -12,8 +12,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from billing_core import reservations
 from billing_core.kernel import clock, settings
+from billing_core.ledger import reservations
 from billing_core.store import dynamo, keys
 
 INDEX = "pending-by-expiry"

@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from billing_core import idempotency
-from billing_core.entries import Entry
 from billing_core.kernel import clock, money, settings
 from billing_core.kernel.errors import Contention, InvalidInput
+from billing_core.ledger import idempotency
+from billing_core.ledger.entries import Entry
 from billing_core.store import dynamo, keys
 from billing_core.store.ratelimit import RateCharge
 
