@@ -4,9 +4,10 @@
 from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from billing_core import http, payments, reconciler, work  # noqa: F401 - payments registers replayable operations
+from billing_core import http, work
 from billing_core.kernel.errors import NotFound
 from billing_core.models import DismissRequest
+from billing_core.reconciler import run as reconciler
 
 router = http.router()
 

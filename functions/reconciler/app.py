@@ -1,13 +1,13 @@
 """EventBridge schedule (nightly): reconcile lots, balances and system revenue against the ledger.
 
-Runs billing_core.reconciler.run within the invocation's remaining time (less a margin to store
+Runs billing_core.reconciler.run.run within the invocation's remaining time (less a margin to store
 the result and flush metrics), logs a summary and flushes the EMF metrics the alarms watch.
 A run that raises still reports ReconcilerComplete = 0, then fails the invocation.
 """
 
 from aws_lambda_powertools import Logger
-from billing_core import reconciler
 from billing_core.kernel import observability
+from billing_core.reconciler import run as reconciler
 
 logger = Logger(service="billing")
 

@@ -85,8 +85,8 @@ def ops(api: Any, tokens: Any) -> Ops:
 
 @pytest.fixture
 def reconciler(aws: Any):
-    from billing_core import reconciler
     from billing_core.kernel import clock
+    from billing_core.reconciler import run as reconciler
 
     yield reconciler
     clock.reset()
@@ -171,8 +171,8 @@ def mixed_workload(ops: Ops) -> dict[str, Any]:
 
 def settle() -> None:
     """Move past the reconciler's settled-window margin, as a nightly run would be."""
-    from billing_core import reconciler
     from billing_core.kernel import clock
+    from billing_core.reconciler import run as reconciler
 
     clock.advance(reconciler.SETTLE_MARGIN_SECONDS + 60)
 
@@ -222,7 +222,7 @@ def rows_for(result: dict[str, Any], account: str) -> dict[str, dict[str, Any]]:
 
 
 def core() -> Any:
-    from billing_core import reconciler as module
+    from billing_core.reconciler import run as module
 
     return module
 

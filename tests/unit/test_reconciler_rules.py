@@ -5,8 +5,8 @@ of reservations against the ledger, pending holds from a ledger alone, and the w
 from __future__ import annotations
 
 import pytest
-from billing_core import reconciler as r
-from billing_core.reconciler import AccountTotals, Check, OpenHolds, PoolTotals
+from billing_core.reconciler import run as r
+from billing_core.reconciler.run import AccountTotals, Check, OpenHolds, PoolTotals
 
 CUTOFF = "2026-01-01T00:05:00.000000Z"
 EARLY = "2026-01-01T00:00:00.000000Z"
