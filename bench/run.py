@@ -271,9 +271,9 @@ def measure_other_calls(client: Any) -> dict[str, int]:
     import json
     import os
 
-    from billing_core import webhook_signatures
     from billing_core.kernel import clock
     from billing_core.ledger import sweeper
+    from billing_core.payments import signatures as webhook_signatures
 
     os.environ.setdefault("NOWPAYMENTS_IPN_SECRET", "bench-nowpayments-secret-0123456789abcdef")
     secret = os.environ["NOWPAYMENTS_IPN_SECRET"]

@@ -5,7 +5,7 @@ play NOWPayments or Stripe against `make run`:
     python -m devserver.sign_webhook stripe '<json body>'        # prints a Stripe-Signature value (now)
 
 The secret is NOWPAYMENTS_IPN_SECRET / STRIPE_WEBHOOK_SECRET from the environment, else the
-dev-only default the stack uses. The signature schemes are the core's own (billing_core.webhook_signatures).
+dev-only default the stack uses. The signature schemes are the core's own (billing_core.payments.signatures).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from devserver.tokens import dev_secrets
 
 def sign(provider: str, body: str) -> str:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "layers" / "billing_core"))
-    from billing_core import webhook_signatures
+    from billing_core.payments import signatures as webhook_signatures
 
     secrets = dev_secrets()
     if provider == "nowpayments":

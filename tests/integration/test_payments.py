@@ -10,8 +10,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from billing_core import webhook_signatures
 from billing_core.kernel import clock
+from billing_core.payments import signatures as webhook_signatures
 
 from tests.conftest import TEST_ENV
 
@@ -119,7 +119,7 @@ def test_another_users_topup_is_not_found(pay: Payments, tokens: Any):
 
 
 def test_topup_with_a_provider_key_returns_the_invoice_url(pay: Payments, monkeypatch: pytest.MonkeyPatch):
-    from billing_core import payment_providers
+    from billing_core.payments import providers as payment_providers
 
     seen = {}
 
@@ -136,7 +136,7 @@ def test_topup_with_a_provider_key_returns_the_invoice_url(pay: Payments, monkey
 
 
 def test_provider_failure_is_502_and_the_payment_is_marked_failed(pay: Payments, monkeypatch: pytest.MonkeyPatch):
-    from billing_core import payment_providers
+    from billing_core.payments import providers as payment_providers
 
     def broken(provider: str, **_: Any):
         raise payment_providers.ProviderError("Stripe checkout: APIConnectionError")
@@ -149,7 +149,7 @@ def test_provider_failure_is_502_and_the_payment_is_marked_failed(pay: Payments,
 
 
 def test_nowpayments_amount_formats_are_exact():
-    from billing_core.payments import usd_to_micro
+    from billing_core.payments.events import usd_to_micro
 
     assert usd_to_micro("19.99", field="x") == 19_990_000
     assert usd_to_micro("0.000001", field="x") == 1

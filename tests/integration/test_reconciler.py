@@ -108,8 +108,8 @@ def emitted(monkeypatch: pytest.MonkeyPatch) -> dict[str, float]:
 
 def mixed_workload(ops: Ops) -> dict[str, Any]:
     """Every kind of money move, in every mode, leaving pending holds of each kind behind."""
-    from billing_core import payments
     from billing_core.kernel import clock
+    from billing_core.payments import events as payments
 
     # live: under, at and over the estimate; release; a lazy expiry; one left pending.
     ops.mode("live")

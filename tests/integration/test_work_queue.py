@@ -10,8 +10,9 @@ import json
 from typing import Any
 
 import pytest
-from billing_core import webhook_signatures, work
+from billing_core import work
 from billing_core.kernel import clock
+from billing_core.payments import signatures as webhook_signatures
 
 from devserver.invoke import LambdaContext, load_handler
 from tests.conftest import TEST_ENV
@@ -160,7 +161,7 @@ def test_unfixable_work_moves_to_the_dlq_then_manual_review_then_replay(api: Any
 
 def test_replay_after_the_cause_is_fixed_credits_once_and_is_idempotent(api: Any, tokens: Any, queues: dict,
                                                                        monkeypatch: pytest.MonkeyPatch):
-    from billing_core import payments
+    from billing_core.payments import events as payments
 
     admin, user = tokens.admin(), tokens.user("acct-replay")
     order = api.call("createtopup", {"amountMicro": "5000000", "provider": "nowpayments"}, token=user).body["orderId"]
@@ -211,7 +212,7 @@ def test_dismiss_closes_a_parked_item_with_its_reason(api: Any, tokens: Any, que
 
 
 def test_a_succeeded_item_cannot_be_dismissed(api: Any, tokens: Any, queues: dict, monkeypatch: pytest.MonkeyPatch):
-    from billing_core import payments
+    from billing_core.payments import events as payments
 
     admin, user = tokens.admin(), tokens.user("acct-dismiss-ok")
     order = api.call("createtopup", {"amountMicro": "5000000", "provider": "nowpayments"}, token=user).body["orderId"]

@@ -17,10 +17,10 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from billing_core import payment_providers
 from billing_core.kernel import clock, money, observability, settings
 from billing_core.kernel.errors import BillingError, Conflict, InvalidInput, NotFound
 from billing_core.ledger import adjustments, lots
+from billing_core.payments import providers as payment_providers
 from billing_core.store import dynamo, keys
 from billing_core.store.ratelimit import RateCharge
 from billing_core.work import NeedsReview, operation
