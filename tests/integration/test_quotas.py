@@ -170,7 +170,7 @@ def test_a_new_org_is_seeded_on_a_30_day_trial_of_the_default_plan(q, monkeypatc
 
 
 def test_quota_routes_seed_too_and_the_seed_put_never_overwrites(q, aws):
-    from billing_core import orgs
+    from billing_core.quotas import orgs
 
     org = new_org()
     assert q.check(org, runs=1).body["billingStatus"] == "trial"
@@ -387,7 +387,7 @@ def test_admin_route_requires_an_admin(q, api, tokens):
 
 
 def test_soft_limits_record_log_and_allow(q, monkeypatch):
-    from billing_core import quotas
+    from billing_core.quotas import usage as quotas
 
     logged: list[tuple[str, dict[str, Any]]] = []
     monkeypatch.setattr(quotas.logger, "warning", lambda message, extra=None, **_: logged.append((message, extra)))
@@ -439,7 +439,7 @@ def test_a_canceled_org_is_refused_all_new_usage(q, monkeypatch):
 
 
 def test_usage_that_already_happened_is_recorded_whatever_the_limits(q, monkeypatch):
-    from billing_core import quotas
+    from billing_core.quotas import usage as quotas
 
     logged: list[dict[str, Any]] = []
     monkeypatch.setattr(quotas.logger, "warning", lambda message, extra=None, **_: logged.append(extra))

@@ -1,7 +1,7 @@
 """token_estimate: ceil(prompt characters / 4) + max completion tokens, over every prompt part."""
 
 import pytest
-from billing_core.token_estimate import estimate_tokens, prompt_characters, prompt_tokens
+from billing_core.quotas.token_estimate import estimate_tokens, prompt_characters, prompt_tokens
 
 
 @pytest.mark.parametrize(("prompt", "expected"), [

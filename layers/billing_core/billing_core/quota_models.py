@@ -12,8 +12,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 
 from billing_core.models import Identifier, Timestamp
-from billing_core.orgs import BILLING_STATUSES
-from billing_core.plans import SLUG_PATTERN
+from billing_core.quotas.orgs import BILLING_STATUSES
+from billing_core.quotas.plans import SLUG_PATTERN
 
 MAX_TOKENS_PER_REQUEST = 1_000_000_000
 MAX_RUNS_PER_REQUEST = 1_000_000

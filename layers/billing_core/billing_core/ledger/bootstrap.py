@@ -4,9 +4,9 @@ re-running a deploy cannot flip a live system back to shadow or undo an operator
 
 from __future__ import annotations
 
-from billing_core import plans
 from billing_core.kernel import clock, settings
 from billing_core.ledger import config
+from billing_core.quotas import plans
 from billing_core.store import dynamo, keys
 
 

@@ -36,10 +36,10 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from billing_core import orgs, plans
 from billing_core.kernel import clock, money, settings
 from billing_core.kernel.errors import Contention, QuotaExceeded
 from billing_core.ledger import idempotency
+from billing_core.quotas import orgs, plans
 from billing_core.store import dynamo, keys, ratelimit
 from billing_core.store.ratelimit import RateCharge
 

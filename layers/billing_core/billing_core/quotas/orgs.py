@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from billing_core import plans
 from billing_core.kernel import clock, settings
 from billing_core.kernel.errors import Contention
+from billing_core.quotas import plans
 from billing_core.store import dynamo, keys, ratelimit
 from billing_core.store.ratelimit import RateCharge
 
