@@ -296,7 +296,7 @@ def test_pause_refuses_grants_and_resume_allows_them(campaigns, aws):
 
 
 def test_paused_campaigns_leave_the_budget_usage_report(campaigns, aws):
-    from billing_core import campaigns as core
+    from billing_core.campaigns import grants as core
 
     campaigns.created("u1", 1000)
     campaigns.created("u2", 3)

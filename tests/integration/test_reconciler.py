@@ -503,12 +503,12 @@ def test_manual_review_and_campaign_gauges(aws, reconciler, emitted, monkeypatch
             **keys.work_key(f"wk_{i}"), "itemId": f"wk_{i}", "operation": "payment_event", "payload": {},
             "attempts": 6, "createdAt": now_iso, "updatedAt": now_iso, "status": "manual_review",
             "statusPk": keys.work_status_pk("manual_review"), "statusAt": now_iso})
-    fake = types.ModuleType("billing_core.campaigns")
+    fake = types.ModuleType("billing_core.campaigns.grants")
     fake.budget_usage = lambda: [  # type: ignore[attr-defined]
         {"campaignId": "spring", "budgetMicro": 100 * UNIT, "grantedMicro": 95 * UNIT, "usedBps": 9500},
         {"campaignId": "summer", "budgetMicro": 100 * UNIT, "grantedMicro": 10 * UNIT, "usedBps": 1000},
     ]
-    monkeypatch.setitem(sys.modules, "billing_core.campaigns", fake)
+    monkeypatch.setitem(sys.modules, "billing_core.campaigns.grants", fake)
     monkeypatch.setattr(billing_core, "campaigns", fake, raising=False)
 
     result = reconciler.run(actor="test")
@@ -521,7 +521,7 @@ def test_manual_review_and_campaign_gauges(aws, reconciler, emitted, monkeypatch
     assert emitted["CampaignBudgetMaxUsedPercent"] == 95.0
     assert result["status"] == "ok"  # warnings, not violations
 
-    monkeypatch.setitem(sys.modules, "billing_core.campaigns", None)  # the module absent: import fails
+    monkeypatch.setitem(sys.modules, "billing_core.campaigns.grants", None)  # the module absent: import fails
     monkeypatch.delattr(billing_core, "campaigns")
     absent = reconciler.run(actor="test")
     assert absent["campaigns"] == [] and absent["errors"] == []

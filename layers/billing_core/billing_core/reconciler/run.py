@@ -683,7 +683,7 @@ def _manual_review(run: _Run) -> int | None:
 
 def _campaign_usage(run: _Run) -> list[dict[str, Any]]:
     try:
-        from billing_core import campaigns
+        from billing_core.campaigns import grants as campaigns
     except ImportError:
         return []
     usage_fn: Callable[[], list[dict[str, Any]]] | None = getattr(campaigns, "budget_usage", None)
