@@ -2,7 +2,7 @@
 manual_review after BILLING_MAX_WORK_ATTEMPTS attempts in all."""
 
 from billing_core.payments import events as payments  # noqa: F401 - registers the operations this queue runs
-from billing_core.work_batches import handle_batch
+from billing_core.work.consumers import handle_batch
 
 
 def lambda_handler(event, context):

@@ -2,7 +2,7 @@
 After the queue's maxReceiveCount a message moves to the dead-letter queue."""
 
 from billing_core.payments import events as payments  # noqa: F401 - registers the operations this queue runs
-from billing_core.work_batches import handle_batch
+from billing_core.work.consumers import handle_batch
 
 
 def lambda_handler(event, context):

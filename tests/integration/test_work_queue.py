@@ -10,9 +10,9 @@ import json
 from typing import Any
 
 import pytest
-from billing_core import work
 from billing_core.kernel import clock
 from billing_core.payments import signatures as webhook_signatures
+from billing_core.work import items as work
 
 from devserver.invoke import LambdaContext, load_handler
 from tests.conftest import TEST_ENV

@@ -23,7 +23,7 @@ from billing_core.ledger import adjustments, lots
 from billing_core.payments import providers as payment_providers
 from billing_core.store import dynamo, keys
 from billing_core.store.ratelimit import RateCharge
-from billing_core.work import NeedsReview, operation
+from billing_core.work.items import NeedsReview, operation
 
 PROVIDERS = ("nowpayments", "stripe")
 MIN_TOPUP_MICRO = 1_000_000  # 1 USD

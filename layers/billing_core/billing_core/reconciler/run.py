@@ -672,7 +672,7 @@ def recheck_account(account_id: str) -> list[dict[str, Any]] | None:
 
 def _manual_review(run: _Run) -> int | None:
     try:
-        from billing_core import work
+        from billing_core.work import items as work
 
         return work.count("manual_review")
     except Exception as exc:  # a gauge must not sink the reconciliation

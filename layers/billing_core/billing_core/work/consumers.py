@@ -11,10 +11,10 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from billing_core import work
 from billing_core.kernel import observability
 from billing_core.kernel.errors import NotFound
 from billing_core.store import queues
+from billing_core.work import items as work
 
 logger = Logger(service="billing")
 
