@@ -886,7 +886,7 @@ def measure_cold_start() -> tuple[float, float]:
         "medians ==")
     say("   handler = `import app` (functions/reserve, layer on sys.path) + billing_core.store.dynamo.client():")
     say("   the handler creates its DynamoDB client lazily on the first request; it is counted here.")
-    say("   (reserve is the heaviest handler: every handler imports billing_core.http, which pulls in")
+    say("   (reserve is the heaviest handler: every handler imports billing_core.api.edge, which pulls in")
     say("   reservations, auth and Powertools; reserve/finalize/release/admin also import the pydantic models)")
     say("   baseline = `import boto3` + boto3.client('dynamodb'). Timed inside the process around the")
     say("   import (perf_counter = wall, process_time = cpu); 'process' = whole subprocess wall time.")

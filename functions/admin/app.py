@@ -4,10 +4,10 @@ billing mode and revenue shares."""
 from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from billing_core import http
+from billing_core.api import edge as http
+from billing_core.api.models.ledger import AdjustRequest, MintRequest, ModeRequest, RefundRequest, RevenueSharesRequest
 from billing_core.kernel import money
 from billing_core.ledger import adjustments, balances, config, entries, lots
-from billing_core.models import AdjustRequest, MintRequest, ModeRequest, RefundRequest, RevenueSharesRequest
 from billing_core.payments import events as payments
 from billing_core.store import keys
 

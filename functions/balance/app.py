@@ -3,7 +3,7 @@
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from billing_core import http
+from billing_core.api import edge as http
 from billing_core.ledger import balances
 from billing_core.store import keys
 

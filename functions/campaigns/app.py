@@ -1,8 +1,8 @@
 """Operator routes for campaigns: create, list, read, pause, resume, and grant credit from a
 campaign's budget (one transaction: the lot, the budget, the per-account cap)."""
 
-from billing_core import http
-from billing_core.campaign_models import CreateCampaignRequest, GrantRequest
+from billing_core.api import edge as http
+from billing_core.api.models.campaigns import CreateCampaignRequest, GrantRequest
 from billing_core.campaigns import grants as campaigns
 
 router = http.router()

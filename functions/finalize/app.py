@@ -1,8 +1,8 @@
 """POST /api/internal/billing/finalize - charge the actual cost and release the rest."""
 
-from billing_core import http
+from billing_core.api import edge as http
+from billing_core.api.models.ledger import FinalizeRequest
 from billing_core.ledger import reservations
-from billing_core.models import FinalizeRequest
 
 router = http.router()
 

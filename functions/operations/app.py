@@ -4,9 +4,9 @@
 from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from billing_core import http
+from billing_core.api import edge as http
+from billing_core.api.models.ledger import DismissRequest
 from billing_core.kernel.errors import NotFound
-from billing_core.models import DismissRequest
 from billing_core.reconciler import run as reconciler
 from billing_core.work import items as work
 

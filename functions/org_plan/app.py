@@ -1,8 +1,8 @@
 """POST /api/v1/billing/org/plan - operators change an org's plan, billing status, limit
 overrides, seats (member count) or trial end; an org never seen before is created."""
 
-from billing_core import http
-from billing_core.quota_models import OrgPlanRequest
+from billing_core.api import edge as http
+from billing_core.api.models.quotas import OrgPlanRequest
 from billing_core.quotas import orgs
 
 router = http.router()

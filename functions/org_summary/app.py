@@ -5,7 +5,7 @@ seeded on a 30-day trial of the default plan."""
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from billing_core import http
+from billing_core.api import edge as http
 from billing_core.quotas import usage as quotas
 
 router = http.router()

@@ -1,7 +1,7 @@
 """GET /api/v1/billing/plans - the active plans with their monthly limits and overage prices.
 Public; the seeded defaults when the table holds no plans yet (or cannot be read)."""
 
-from billing_core import http
+from billing_core.api import edge as http
 from billing_core.quotas import plans
 
 router = http.router()

@@ -1,6 +1,6 @@
 """GET /api/billing/pricing - public pricing and the billing mode; defaults if config is unreadable."""
 
-from billing_core import http
+from billing_core.api import edge as http
 from billing_core.ledger import config
 
 router = http.router()

@@ -1,8 +1,8 @@
 """Quota routes for internal services: check usage against an org's monthly limits, and record
 it atomically (402 QUOTA_EXCEEDED when hard limits are on and a limit would be crossed)."""
 
-from billing_core import http
-from billing_core.quota_models import QuotaRequest, UsageRequest
+from billing_core.api import edge as http
+from billing_core.api.models.quotas import QuotaRequest, UsageRequest
 from billing_core.quotas import usage as quotas
 
 router = http.router()

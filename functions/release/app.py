@@ -1,8 +1,8 @@
 """POST /api/internal/billing/release - return a whole reservation to the account."""
 
-from billing_core import http
+from billing_core.api import edge as http
+from billing_core.api.models.ledger import ReleaseRequest
 from billing_core.ledger import reservations
-from billing_core.models import ReleaseRequest
 
 router = http.router()
 

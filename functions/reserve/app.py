@@ -1,8 +1,8 @@
 """POST /api/internal/billing/reserve - hold the estimated cost before expensive work."""
 
-from billing_core import http
+from billing_core.api import edge as http
+from billing_core.api.models.ledger import ReserveRequest
 from billing_core.ledger import reservations
-from billing_core.models import ReserveRequest
 
 router = http.router()
 

@@ -1,7 +1,7 @@
 """POST /api/billing/topups - start a top-up for the caller's account; GET one back."""
 
-from billing_core import http
-from billing_core.models import TopupRequest
+from billing_core.api import edge as http
+from billing_core.api.models.ledger import TopupRequest
 from billing_core.payments import events as payments
 
 router = http.router()

@@ -6,7 +6,7 @@ it for manual review after N attempts. Only if even that fails is the answer 500
 provider redelivers.
 """
 
-from billing_core import http
+from billing_core.api import edge as http
 from billing_core.kernel import observability, settings
 from billing_core.payments import events as payments
 from billing_core.payments import parsing as provider_events

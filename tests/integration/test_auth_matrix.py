@@ -218,7 +218,7 @@ def test_balance_answers_for_the_token_subject_only(world):
 def test_secrets_and_tokens_never_reach_the_logs(world, caplog, capsys):
     """Failing requests are logged (at INFO, as 'request refused' with their code), but neither
     the presented token nor any signing secret appears in any log line of any logger."""
-    from billing_core import http
+    from billing_core.api import edge as http
 
     stream = io.StringIO()
     mirror = logging.StreamHandler(stream)

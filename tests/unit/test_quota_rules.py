@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from billing_core.quota_models import OrgPlanRequest, QuotaRequest, UsageRequest
+from billing_core.api.models.quotas import OrgPlanRequest, QuotaRequest, UsageRequest
 from billing_core.quotas import plans
 from billing_core.quotas import usage as quotas
 from billing_core.quotas.orgs import OrgState

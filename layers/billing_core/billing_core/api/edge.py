@@ -22,7 +22,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
-from billing_core import auth
+from billing_core.api import auth
 from billing_core.kernel import observability
 from billing_core.kernel.errors import BillingError, Forbidden, InvalidInput, PayloadTooLarge, RateLimited
 from billing_core.ledger.reservations import Caller
