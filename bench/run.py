@@ -663,7 +663,7 @@ def _fill_history(client: Any, account: str, entries: int) -> None:
             "finalizeResponse": {"reservationId": rid, "finalizedMicro": str(ACTUAL), "releasedMicro": "300",
                                  "overrunMicro": "0", "billingMode": "live", "finalizedAt": created},
         }))
-    for table, items in ((settings.ledger_table(), ledger), (settings.billing_table(), billing)):
+    for table, items in ((settings.get().ledger_table, ledger), (settings.get().billing_table, billing)):
         for i in range(0, len(items), 25):
             request = {table: [{"PutRequest": {"Item": item}} for item in items[i:i + 25]]}
             while request:

@@ -95,7 +95,8 @@ def function_environment(
             aws_creds={"region": REGION, "key": ACCESS_KEY, "secret": SECRET_KEY},
         ).resolve()
     )
-    env.update(secrets)
+    # Like the deployed function: only the secrets its template entry gives it.
+    env.update({name: value for name, value in secrets.items() if name in spec.template_env})
     env["BILLING_CONFIG_CACHE_SECONDS"] = "0"  # a mode switch is seen by every worker at once
     env["POWERTOOLS_TRACE_DISABLED"] = "true"  # no X-Ray daemon here
     env.setdefault("POWERTOOLS_METRICS_NAMESPACE", "CreditBilling")
@@ -105,6 +106,7 @@ def function_environment(
             key.startswith(_PASSTHROUGH_PREFIXES)
             and key not in _NO_PASSTHROUGH
             and not key.startswith(_LOCAL_ONLY_PREFIX)
+            and (key not in secrets or key in spec.template_env)
         ):
             env[key] = value
     env.update(

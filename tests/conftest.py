@@ -40,6 +40,11 @@ TEST_ENV = {
     "POWERTOOLS_SERVICE_NAME": "billing",
     "POWERTOOLS_METRICS_NAMESPACE": "CreditBilling",
 }
+# Handler modules are imported at collection (some suites build their parameters from the
+# routes), and a handler validates its configuration when it is imported: give it the test
+# environment from the start. Every test still gets exactly TEST_ENV (the fixture below).
+for _name, _value in TEST_ENV.items():
+    os.environ.setdefault(_name, _value)
 
 
 @pytest.fixture(autouse=True)

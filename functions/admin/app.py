@@ -4,14 +4,29 @@ billing mode and revenue shares."""
 from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from billing_core.api import edge as http
-from billing_core.api.models.ledger import AdjustRequest, MintRequest, ModeRequest, RefundRequest, RevenueSharesRequest
-from billing_core.kernel import money
-from billing_core.ledger import adjustments, balances, config, entries, lots
-from billing_core.payments import events as payments
-from billing_core.store import keys
+from billing_core.api import edge, pagination
+from billing_core.api.models.ledger import (
+    AdjustRequest,
+    BalanceChangeResponse,
+    ConfigResponse,
+    HistoryResponse,
+    LotResponse,
+    MintRequest,
+    ModeChangeResponse,
+    ModeRequest,
+    OperatorBalanceResponse,
+    RefundResponse,
+    RevenueSharesRequest,
+    SharesChangeResponse,
+)
+from billing_core.api.models.payments import RefundRequest
+from billing_core.kernel import ids
+from billing_core.ledger import adjustments, balances, config, lots
+from billing_core.ledger import history as ledger_history
+from billing_core.ledger.model import ENTRY_TYPES
+from billing_core.payments import refunds
 
-router = http.router()
+router = edge.router()
 
 
 @router.post(
@@ -21,19 +36,11 @@ router = http.router()
     "Idempotent on idempotencyKey.",
     tags=["admin"],
 )
-def mint(accountId: str, request: MintRequest):
-    lot = lots.mint(
-        account_id=http.path_id(accountId, "accountId"),
-        pool_id=request.poolId,
-        amount=request.amountMicro,
-        source_type=request.sourceType,
-        description=request.description,
-        expires_at=request.expiresAt,
-        idempotency_key=request.idempotencyKey,
-        actor=http.caller().actor,
-        rate=http.rate(),
-    )
-    return http.json_response(lot, 201)
+def mint(accountId: str, request: MintRequest, ctx: edge.Ctx):
+    lot = lots.mint(ctx, account_id=edge.path_id(accountId, "accountId"), pool_id=request.poolId,
+                    amount=request.amountMicro, source_type=request.sourceType, description=request.description,
+                    expires_at=request.expiresAt, idempotency_key=request.idempotencyKey)
+    return edge.reply(LotResponse, lot, 201)
 
 
 @router.post(
@@ -44,13 +51,11 @@ def mint(accountId: str, request: MintRequest):
     "recorded as an `adjustment` ledger entry. Idempotent on idempotencyKey.",
     tags=["admin"],
 )
-def adjust(accountId: str, request: AdjustRequest):
-    result = adjustments.adjust(
-        account_id=http.path_id(accountId, "accountId"), pool_id=request.poolId, balance=request.balanceMicro,
-        delta=request.deltaMicro, reason=request.reason, actor=http.caller().actor, rate=http.rate(),
-        idempotency_key=request.idempotencyKey,
-    )
-    return http.json_response(result)
+def adjust(accountId: str, request: AdjustRequest, ctx: edge.Ctx):
+    result = adjustments.adjust(ctx, account_id=edge.path_id(accountId, "accountId"), pool_id=request.poolId,
+                                balance=request.balanceMicro, delta=request.deltaMicro, reason=request.reason,
+                                idempotency_key=request.idempotencyKey)
+    return edge.reply(BalanceChangeResponse, result)
 
 
 @router.post(
@@ -61,46 +66,42 @@ def adjust(accountId: str, request: AdjustRequest):
     "Money leaves through the provider's dashboard; this records the ledger side.",
     tags=["admin"],
 )
-def refund(accountId: str, request: RefundRequest):
-    result = payments.refund(
-        account_id=http.path_id(accountId, "accountId"), pool_id=request.poolId, amount=request.amountMicro,
-        reason=request.reason, order_id=request.orderId, actor=http.caller().actor, rate=http.rate(),
-        idempotency_key=request.idempotencyKey,
-    )
-    return http.json_response(result)
+def refund(accountId: str, request: RefundRequest, ctx: edge.Ctx):
+    result = refunds.refund(ctx, account_id=edge.path_id(accountId, "accountId"), pool_id=request.poolId,
+                            amount=request.amountMicro, reason=request.reason, order_id=request.orderId,
+                            idempotency_key=request.idempotencyKey)
+    return edge.reply(RefundResponse, result)
 
 
 @router.get("/admin/billing/accounts/<accountId>/balance", summary="An account's balance", tags=["admin"])
-def balance(accountId: str, poolId: Annotated[str | None, Query(pattern=keys.POOL_PATTERN, max_length=64)] = None):
-    account_id = http.path_id(accountId, "accountId")
-    totals = adjustments.lifetime_totals(account_id)
-    return http.json_response({**balances.balance(account_id, poolId),
-                               "lifetimePaidMicro": money.fmt(totals["paid"]),
-                               "lifetimeRefundedMicro": money.fmt(totals["refunded"])})
+def balance(accountId: str,
+            poolId: Annotated[str | None, Query(pattern=ids.POOL_PATTERN, max_length=ids.POOL_MAX)] = None):
+    return edge.reply(OperatorBalanceResponse, balances.operator_balance(edge.path_id(accountId, "accountId"), poolId))
 
 
 @router.get("/admin/billing/accounts/<accountId>/history", summary="An account's ledger entries", tags=["admin"])
 def history(
     accountId: str,
-    poolId: Annotated[str | None, Query(pattern=keys.POOL_PATTERN, max_length=64)] = None,
-    entryType: Annotated[Literal[entries.ENTRY_TYPES] | None, Query()] = None,  # type: ignore[valid-type]
+    poolId: Annotated[str | None, Query(pattern=ids.POOL_PATTERN, max_length=ids.POOL_MAX)] = None,
+    entryType: Annotated[Literal[ENTRY_TYPES] | None, Query()] = None,  # type: ignore[valid-type]
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    cursor: Annotated[str | None, Query(max_length=pagination.MAX_LENGTH)] = None,
 ):
-    page, next_cursor, has_more = entries.history(
-        http.path_id(accountId, "accountId"), pool_id=poolId, entry_type=entryType, limit=limit, cursor=cursor)
-    return http.json_response(
-        {"entries": page, "pagination": {"limit": limit, "nextCursor": next_cursor, "hasMore": has_more}})
+    filters = [poolId, entryType]
+    page = ledger_history.page(edge.path_id(accountId, "accountId"), pool_id=poolId, entry_type=entryType,
+                               limit=limit, start=pagination.decode(cursor, filters))
+    return edge.reply(HistoryResponse, {"entries": page.entries,
+                                        "pagination": pagination.info(limit, page.next_start, filters)})
 
 
 @router.get("/admin/billing/config", summary="Billing mode and revenue shares", tags=["admin"])
 def get_config():
-    return http.json_response(config.describe())
+    return edge.reply(ConfigResponse, config.describe())
 
 
 @router.put("/admin/billing/config/mode", summary="Set the billing mode", tags=["admin"])
-def set_mode(request: ModeRequest):
-    return http.json_response(config.set_mode(request.mode, actor=http.caller().actor, rate=http.rate()))
+def set_mode(request: ModeRequest, ctx: edge.Ctx):
+    return edge.reply(ModeChangeResponse, config.set_mode(ctx, request.mode))
 
 
 @router.put(
@@ -110,9 +111,8 @@ def set_mode(request: ModeRequest):
     "after the change.",
     tags=["admin"],
 )
-def set_revenue_shares(request: RevenueSharesRequest):
-    return http.json_response(config.set_revenue_shares(request.shares, actor=http.caller().actor,
-                                                        rate=http.rate()))
+def set_revenue_shares(request: RevenueSharesRequest, ctx: edge.Ctx):
+    return edge.reply(SharesChangeResponse, config.set_revenue_shares(ctx, request.shares))
 
 
-lambda_handler = http.handler(router, auth_kind="admin")
+lambda_handler = edge.handler(router, auth_kind="admin")

@@ -3,20 +3,20 @@
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from billing_core.api import edge as http
+from billing_core.api import edge
+from billing_core.api.models.ledger import BalanceResponse
+from billing_core.kernel import ids
 from billing_core.ledger import balances
-from billing_core.store import keys
 
-router = http.router()
+router = edge.router()
 
 
 @router.get("/api/billing/balance", summary="Balance of the caller's account", tags=["user"])
 def balance(
-    poolId: Annotated[str | None, Query(pattern=keys.POOL_PATTERN, max_length=64)] = None,
-    accountId: Annotated[str | None, Query(max_length=128)] = None,
+    poolId: Annotated[str | None, Query(pattern=ids.POOL_PATTERN, max_length=ids.POOL_MAX)] = None,
+    accountId: Annotated[str | None, Query(max_length=ids.ID_MAX)] = None,
 ):
-    account_id = http.user_account(accountId)
-    return http.json_response(balances.balance(account_id, poolId))
+    return edge.reply(BalanceResponse, balances.balance(edge.own_account(accountId), poolId))
 
 
-lambda_handler = http.handler(router, auth_kind="user")
+lambda_handler = edge.handler(router, auth_kind="user")

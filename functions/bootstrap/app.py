@@ -6,14 +6,13 @@ cfnresponse module only exists for inline ZipFile code; it is a single signed-UR
 
 import json
 import urllib.request
+from typing import Any
 
-from aws_lambda_powertools import Logger
+from billing_core.kernel.observability import logger
 from billing_core.ledger import bootstrap
 
-logger = Logger(service="billing")
 
-
-def _respond(event, context, status, data, reason=""):
+def _respond(event: dict[str, Any], context: Any, status: str, data: dict[str, str], reason: str = "") -> None:
     body = json.dumps({
         "Status": status,
         "Reason": reason or f"see log stream {getattr(context, 'log_stream_name', '')}",
@@ -30,7 +29,7 @@ def _respond(event, context, status, data, reason=""):
         pass
 
 
-def lambda_handler(event, context):
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         data = {} if event.get("RequestType") == "Delete" else {
             k: ",".join(v) for k, v in bootstrap.seed().items()

@@ -1,11 +1,11 @@
 """Operator routes for campaigns: create, list, read, pause, resume, and grant credit from a
 campaign's budget (one transaction: the lot, the budget, the per-account cap)."""
 
-from billing_core.api import edge as http
+from billing_core.api import edge
 from billing_core.api.models.campaigns import CreateCampaignRequest, GrantRequest
 from billing_core.campaigns import grants as campaigns
 
-router = http.router()
+router = edge.router()
 
 CAMPAIGNS = "/admin/billing/campaigns"
 CAMPAIGN = "/admin/billing/campaigns/<campaignId>"
@@ -19,8 +19,9 @@ CAMPAIGN = "/admin/billing/campaigns/<campaignId>"
     "idempotent replay; with another definition, 409 CAMPAIGN_EXISTS.",
     tags=["campaigns"],
 )
-def create(request: CreateCampaignRequest):
+def create(request: CreateCampaignRequest, ctx: edge.Ctx):
     campaign = campaigns.create(
+        ctx,
         campaign_id=request.campaignId,
         name=request.name,
         budget=request.budgetMicro,
@@ -28,33 +29,29 @@ def create(request: CreateCampaignRequest):
         pool_id=request.poolId,
         grant_expires_at=request.grantExpiresAt,
         description=request.description,
-        actor=http.caller().actor,
-        rate=http.rate(),
     )
-    return http.json_response(campaign, 201)
+    return edge.json_response(campaign, 201)
 
 
 @router.get(CAMPAIGNS, summary="List campaigns", tags=["campaigns"])
 def list_all():
-    return http.json_response({"campaigns": campaigns.list_campaigns()})
+    return edge.json_response({"campaigns": campaigns.list_campaigns()})
 
 
 @router.get(CAMPAIGN, summary="Read a campaign", tags=["campaigns"])
 def get(campaignId: str):
-    return http.json_response(campaigns.get(http.path_id(campaignId, "campaignId")))
+    return edge.json_response(campaigns.get(edge.path_id(campaignId, "campaignId")))
 
 
 @router.post(f"{CAMPAIGN}/pause", summary="Pause a campaign (it grants nothing until resumed)",
              tags=["campaigns"])
-def pause(campaignId: str):
-    return http.json_response(campaigns.pause(http.path_id(campaignId, "campaignId"),
-                                              actor=http.caller().actor, rate=http.rate()))
+def pause(campaignId: str, ctx: edge.Ctx):
+    return edge.json_response(campaigns.pause(ctx, edge.path_id(campaignId, "campaignId")))
 
 
 @router.post(f"{CAMPAIGN}/resume", summary="Resume a paused campaign", tags=["campaigns"])
-def resume(campaignId: str):
-    return http.json_response(campaigns.resume(http.path_id(campaignId, "campaignId"),
-                                               actor=http.caller().actor, rate=http.rate()))
+def resume(campaignId: str, ctx: edge.Ctx):
+    return edge.json_response(campaigns.resume(ctx, edge.path_id(campaignId, "campaignId")))
 
 
 @router.post(
@@ -64,17 +61,16 @@ def resume(campaignId: str):
     "per-account cap. Idempotent on idempotencyKey (scoped to the campaign).",
     tags=["campaigns"],
 )
-def grant(campaignId: str, request: GrantRequest):
+def grant(campaignId: str, request: GrantRequest, ctx: edge.Ctx):
     result = campaigns.grant(
-        http.path_id(campaignId, "campaignId"),
+        ctx,
+        edge.path_id(campaignId, "campaignId"),
         account_id=request.accountId,
         amount=request.amountMicro,
         idempotency_key=request.idempotencyKey,
         description=request.description,
-        actor=http.caller().actor,
-        rate=http.rate(),
     )
-    return http.json_response(result, 201)
+    return edge.json_response(result, 201)
 
 
-lambda_handler = http.handler(router, auth_kind="admin")
+lambda_handler = edge.handler(router, auth_kind="admin")

@@ -1,10 +1,10 @@
 """POST /api/internal/billing/finalize - charge the actual cost and release the rest."""
 
-from billing_core.api import edge as http
-from billing_core.api.models.ledger import FinalizeRequest
+from billing_core.api import edge
+from billing_core.api.models.ledger import FinalizeRequest, FinalizeResponse
 from billing_core.ledger import reservations
 
-router = http.router()
+router = edge.router()
 
 
 @router.post(
@@ -14,14 +14,9 @@ router = http.router()
     "another amount, a released or an expired reservation is 409.",
     tags=["internal"],
 )
-def finalize(request: FinalizeRequest):
-    result = reservations.finalize(
-        reservation_id=request.reservationId,
-        actual=request.actualCostMicro,
-        caller=http.caller(),
-        rate=http.rate(),
-    )
-    return http.json_response(result, 200)
+def finalize(request: FinalizeRequest, ctx: edge.Ctx):
+    result = reservations.finalize(ctx, reservation_id=request.reservationId, actual=request.actualCostMicro)
+    return edge.reply(FinalizeResponse, result)
 
 
-lambda_handler = http.handler(router, auth_kind="internal")
+lambda_handler = edge.handler(router, auth_kind="internal")

@@ -3,28 +3,28 @@
 from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from billing_core.api import edge as http
-from billing_core.ledger import entries
-from billing_core.store import keys
+from billing_core.api import edge, pagination
+from billing_core.api.models.ledger import HistoryResponse
+from billing_core.kernel import ids
+from billing_core.ledger import history as ledger_history
+from billing_core.ledger.model import ENTRY_TYPES
 
-router = http.router()
+router = edge.router()
 
 
 @router.get("/api/billing/history", summary="Ledger history of the caller's account", tags=["user"])
 def history(
-    poolId: Annotated[str | None, Query(pattern=keys.POOL_PATTERN, max_length=64)] = None,
-    entryType: Annotated[Literal[entries.ENTRY_TYPES] | None, Query()] = None,  # type: ignore[valid-type]
+    poolId: Annotated[str | None, Query(pattern=ids.POOL_PATTERN, max_length=ids.POOL_MAX)] = None,
+    entryType: Annotated[Literal[ENTRY_TYPES] | None, Query()] = None,  # type: ignore[valid-type]
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[str | None, Query(max_length=2048)] = None,
-    accountId: Annotated[str | None, Query(max_length=128)] = None,
+    cursor: Annotated[str | None, Query(max_length=pagination.MAX_LENGTH)] = None,
+    accountId: Annotated[str | None, Query(max_length=ids.ID_MAX)] = None,
 ):
-    account_id = http.user_account(accountId)
-    page, next_cursor, has_more = entries.history(
-        account_id, pool_id=poolId, entry_type=entryType, limit=limit, cursor=cursor
-    )
-    return http.json_response(
-        {"entries": page, "pagination": {"limit": limit, "nextCursor": next_cursor, "hasMore": has_more}}
-    )
+    filters = [poolId, entryType]
+    page = ledger_history.page(edge.own_account(accountId), pool_id=poolId, entry_type=entryType, limit=limit,
+                               start=pagination.decode(cursor, filters))
+    return edge.reply(HistoryResponse, {"entries": page.entries,
+                                        "pagination": pagination.info(limit, page.next_start, filters)})
 
 
-lambda_handler = http.handler(router, auth_kind="user")
+lambda_handler = edge.handler(router, auth_kind="user")

@@ -4,13 +4,13 @@
 from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from billing_core.api import edge as http
-from billing_core.api.models.ledger import DismissRequest
+from billing_core.api import edge, pagination
+from billing_core.api.models.work import DismissRequest, WorkItemResponse, WorkListResponse
 from billing_core.kernel.errors import NotFound
 from billing_core.reconciler import run as reconciler
 from billing_core.work import items as work
 
-router = http.router()
+router = edge.router()
 
 
 @router.get(
@@ -23,11 +23,10 @@ router = http.router()
 def list_dlq(
     status: Annotated[Literal[work.STATUSES], Query()] = "manual_review",  # type: ignore[valid-type]
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    cursor: Annotated[str | None, Query(max_length=pagination.MAX_LENGTH)] = None,
 ):
-    items, next_cursor = work.list_items(status, limit=limit, cursor=cursor)
-    return http.json_response({"items": items, "pagination": {"limit": limit, "nextCursor": next_cursor,
-                                                              "hasMore": next_cursor is not None}})
+    items, next_key = work.by_status(status, limit=limit, start=pagination.decode(cursor, [status]))
+    return edge.reply(WorkListResponse, {"items": items, "pagination": pagination.info(limit, next_key, [status])})
 
 
 @router.post(
@@ -37,8 +36,8 @@ def list_dlq(
     "(replayed: false), and the operation itself applies at most once.",
     tags=["admin"],
 )
-def replay(itemId: str):
-    return http.json_response(work.replay(http.path_id(itemId, "itemId"), actor=http.caller().actor))
+def replay(itemId: str, ctx: edge.Ctx):
+    return edge.reply(WorkItemResponse, work.replay(ctx, edge.path_id(itemId, "itemId")))
 
 
 @router.post(
@@ -48,9 +47,8 @@ def replay(itemId: str):
     "the operator are kept on the item. Dismissing twice answers the dismissed item; a succeeded item is 409.",
     tags=["admin"],
 )
-def dismiss(itemId: str, request: DismissRequest):
-    return http.json_response(work.dismiss(http.path_id(itemId, "itemId"), actor=http.caller().actor,
-                                           reason=request.reason))
+def dismiss(itemId: str, request: DismissRequest, ctx: edge.Ctx):
+    return edge.reply(WorkItemResponse, work.dismiss(ctx, edge.path_id(itemId, "itemId"), reason=request.reason))
 
 
 @router.get("/admin/billing/reconciliation", summary="The last reconciliation result", tags=["admin"])
@@ -58,7 +56,7 @@ def last_reconciliation():
     result = reconciler.last_result()
     if result is None:
         raise NotFound("no reconciliation has run yet", code="NO_RECONCILIATION_YET")
-    return http.json_response(result)
+    return edge.json_response(result)
 
 
 @router.post(
@@ -68,8 +66,8 @@ def last_reconciliation():
     "schedule reads everything).",
     tags=["admin"],
 )
-def reconcile_now():
-    return http.json_response(reconciler.run(actor=http.caller().actor, time_budget_seconds=20.0))
+def reconcile_now(ctx: edge.Ctx):
+    return edge.json_response(reconciler.run(actor=ctx.actor, time_budget_seconds=20.0))
 
 
-lambda_handler = http.handler(router, auth_kind="admin")
+lambda_handler = edge.handler(router, auth_kind="admin")

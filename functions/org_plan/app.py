@@ -1,25 +1,24 @@
 """POST /api/v1/billing/org/plan - operators change an org's plan, billing status, limit
 overrides, seats (member count) or trial end; an org never seen before is created."""
 
-from billing_core.api import edge as http
+from billing_core.api import edge
 from billing_core.api.models.quotas import OrgPlanRequest
 from billing_core.quotas import orgs
 
-router = http.router()
+router = edge.router()
 
 
 @router.post("/api/v1/billing/org/plan", summary="Change an org's plan or billing state", tags=["admin"])
-def set_plan(request: OrgPlanRequest):
-    return http.json_response(orgs.set_billing(
+def set_plan(request: OrgPlanRequest, ctx: edge.Ctx):
+    return edge.json_response(orgs.set_billing(
+        ctx,
         request.orgId,
         plan_slug=request.planSlug,
         billing_status=request.billingStatus,
         overrides=request.overrides.as_map() if request.overrides is not None else None,
         seats=request.seats,
         trial_ends_at=request.trialEndsAt,
-        actor=http.caller().actor,
-        rate=http.rate(),
     ))
 
 
-lambda_handler = http.handler(router, auth_kind="admin")
+lambda_handler = edge.handler(router, auth_kind="admin")

@@ -5,16 +5,16 @@ seeded on a 30-day trial of the default plan."""
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from billing_core.api import edge as http
+from billing_core.api import edge
 from billing_core.quotas import usage as quotas
 
-router = http.router()
+router = edge.router()
 
 
 @router.get("/api/v1/billing/org/summary", summary="Billing summary of the caller's org", tags=["user"])
 def summary(orgId: Annotated[str | None, Query(max_length=128)] = None):
-    org_id = http.path_id(http.user_account(orgId), "orgId")
-    return http.json_response(quotas.summary(org_id))
+    org_id = edge.path_id(edge.own_account(orgId), "orgId")
+    return edge.json_response(quotas.summary(org_id))
 
 
-lambda_handler = http.handler(router, auth_kind="user")
+lambda_handler = edge.handler(router, auth_kind="user")

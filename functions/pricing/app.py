@@ -1,21 +1,15 @@
 """GET /api/billing/pricing - public pricing and the billing mode; defaults if config is unreadable."""
 
-from billing_core.api import edge as http
+from billing_core.api import edge
+from billing_core.api.models.ledger import PricingResponse
 from billing_core.ledger import config
 
-router = http.router()
+router = edge.router()
 
 
 @router.get("/api/billing/pricing", summary="Public pricing", tags=["public"])
 def pricing():
-    current, from_defaults = config.current_or_defaults()
-    return http.json_response({
-        "billingMode": current.mode,
-        "pools": current.pricing.get("pools", []),
-        "rates": current.pricing.get("rates", []),
-        "tiers": current.pricing.get("tiers", []),
-        "source": "defaults" if from_defaults else "config",
-    })
+    return edge.reply(PricingResponse, config.pricing())
 
 
-lambda_handler = http.handler(router, auth_kind=None)
+lambda_handler = edge.handler(router, auth_kind=None)

@@ -5,11 +5,11 @@ the result and flush metrics), logs a summary and flushes the EMF metrics the al
 A run that raises still reports ReconcilerComplete = 0, then fails the invocation.
 """
 
-from aws_lambda_powertools import Logger
-from billing_core.kernel import observability
-from billing_core.reconciler import run as reconciler
+from typing import Any
 
-logger = Logger(service="billing")
+from billing_core.kernel import observability
+from billing_core.kernel.observability import logger
+from billing_core.reconciler import run as reconciler
 
 MARGIN_SECONDS = 30.0  # storing the result, re-reads already cut by the budget, the flush
 SUMMARY_FIELDS = (
@@ -19,8 +19,8 @@ SUMMARY_FIELDS = (
 )
 
 
-@logger.inject_lambda_context(clear_state=True)
-def lambda_handler(event, context):
+@observability.job
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     remaining = context.get_remaining_time_in_millis() / 1000 if context else 900.0
     budget = max(5.0, remaining - MARGIN_SECONDS)
     try:
@@ -29,8 +29,6 @@ def lambda_handler(event, context):
         logger.exception("reconciliation failed")
         observability.gauge(reconciler.M_COMPLETE, 0)
         raise
-    finally:
-        observability.flush()
     summary = {name: result.get(name) for name in SUMMARY_FIELDS}
     summary["systemRevenueOk"] = all(v["ok"] for v in result["systemRevenue"].values())
     if result["status"] != "ok":

@@ -1,10 +1,10 @@
 """POST /api/internal/billing/release - return a whole reservation to the account."""
 
-from billing_core.api import edge as http
-from billing_core.api.models.ledger import ReleaseRequest
+from billing_core.api import edge
+from billing_core.api.models.ledger import ReleaseRequest, ReleaseResponse
 from billing_core.ledger import reservations
 
-router = http.router()
+router = edge.router()
 
 
 @router.post(
@@ -13,9 +13,8 @@ router = http.router()
     description="Idempotent: releasing a released reservation returns the original response.",
     tags=["internal"],
 )
-def release(request: ReleaseRequest):
-    result = reservations.release(reservation_id=request.reservationId, caller=http.caller(), rate=http.rate())
-    return http.json_response(result, 200)
+def release(request: ReleaseRequest, ctx: edge.Ctx):
+    return edge.reply(ReleaseResponse, reservations.release(ctx, reservation_id=request.reservationId))
 
 
-lambda_handler = http.handler(router, auth_kind="internal")
+lambda_handler = edge.handler(router, auth_kind="internal")

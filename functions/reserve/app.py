@@ -1,10 +1,10 @@
 """POST /api/internal/billing/reserve - hold the estimated cost before expensive work."""
 
-from billing_core.api import edge as http
-from billing_core.api.models.ledger import ReserveRequest
+from billing_core.api import edge
+from billing_core.api.models.ledger import ReserveRequest, ReserveResponse
 from billing_core.ledger import reservations
 
-router = http.router()
+router = edge.router()
 
 
 @router.post(
@@ -14,17 +14,11 @@ router = http.router()
     "402 in live mode when the balance is insufficient.",
     tags=["internal"],
 )
-def reserve(request: ReserveRequest):
-    result = reservations.reserve(
-        account_id=request.accountId,
-        pool_id=request.poolId,
-        estimate=request.estimatedCostMicro,
-        reservation_id=request.reservationId,
-        ttl_seconds=request.ttlSeconds,
-        caller=http.caller(),
-        rate=http.rate(),
-    )
-    return http.json_response(result, 201)
+def reserve(request: ReserveRequest, ctx: edge.Ctx):
+    result = reservations.reserve(ctx, account_id=request.accountId, pool_id=request.poolId,
+                                  estimate=request.estimatedCostMicro, reservation_id=request.reservationId,
+                                  ttl_seconds=request.ttlSeconds)
+    return edge.reply(ReserveResponse, result, 201)
 
 
-lambda_handler = http.handler(router, auth_kind="internal")
+lambda_handler = edge.handler(router, auth_kind="internal")

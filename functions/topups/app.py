@@ -1,10 +1,10 @@
 """POST /api/billing/topups - start a top-up for the caller's account; GET one back."""
 
-from billing_core.api import edge as http
-from billing_core.api.models.ledger import TopupRequest
-from billing_core.payments import events as payments
+from billing_core.api import edge
+from billing_core.api.models.payments import TopupRequest, TopupResponse
+from billing_core.payments import topups
 
-router = http.router()
+router = edge.router()
 
 
 @router.post(
@@ -15,15 +15,15 @@ router = http.router()
     "Credit arrives with the provider's signed webhook.",
     tags=["user"],
 )
-def create_topup(request: TopupRequest):
-    result = payments.create_topup(account_id=http.user_account(None), amount=request.amountMicro,
-                                   provider=request.provider, actor=http.caller().actor)
-    return http.json_response(result, 201)
+def create_topup(request: TopupRequest, ctx: edge.Ctx):
+    result = topups.create(ctx, account_id=edge.own_account(None), amount=request.amountMicro,
+                           provider=request.provider)
+    return edge.reply(TopupResponse, result, 201)
 
 
 @router.get("/api/billing/topups/<orderId>", summary="A top-up of the caller's account", tags=["user"])
 def get_topup(orderId: str):
-    return http.json_response(payments.get_topup(http.path_id(orderId, "orderId"), http.user_account(None)))
+    return edge.reply(TopupResponse, topups.get(edge.path_id(orderId, "orderId"), edge.own_account(None)))
 
 
-lambda_handler = http.handler(router, auth_kind="user")
+lambda_handler = edge.handler(router, auth_kind="user")

@@ -6,31 +6,30 @@ it for manual review after N attempts. Only if even that fails is the answer 500
 provider redelivers.
 """
 
-from billing_core.api import edge as http
+from billing_core.api import edge
+from billing_core.api.models.payments import WebhookResponse
 from billing_core.kernel import observability, settings
-from billing_core.payments import events as payments
-from billing_core.payments import parsing as provider_events
-from billing_core.payments import signatures as webhook_signatures
+from billing_core.payments import events, parsing, signatures
+from billing_core.payments.model import Outcome, PaymentEvent
 from billing_core.work import items as work
 
-router = http.router()
+router = edge.router()
 
 
 def _headers() -> dict[str, str]:
     return {k.lower(): v for k, v in (router.current_event.headers or {}).items()}
 
 
-def _apply(event: payments.PaymentEvent) -> dict:
+def _apply(event: PaymentEvent):
     try:
-        outcome = payments.apply_event(event)
+        return edge.reply(WebhookResponse, events.apply_event(event))
     except Exception as exc:
-        http.logger.warning("payment event queued for retry", extra={
+        observability.logger.warning("payment event queued for retry", extra={
             "provider": event.provider, "orderId": event.order_id, "error": work.describe(exc)})
         item = work.enqueue("payment_event", event.to_dict(), reference=f"{event.provider}:{event.event_id}",
                             error=work.describe(exc))
         observability.count("PaymentEventsQueued")
-        return http.json_response({"received": True, "outcome": "queued", "itemId": item["itemId"]}, 202)
-    return http.json_response({"received": True, **outcome})
+        return edge.reply(WebhookResponse, Outcome("queued", item_id=item.item_id), 202)
 
 
 @router.post(
@@ -41,10 +40,10 @@ def _apply(event: payments.PaymentEvent) -> dict:
     tags=["webhooks"],
 )
 def nowpayments():
-    raw = http.raw_body(router.current_event.raw_event)
-    webhook_signatures.verify_nowpayments(raw, _headers().get("x-nowpayments-sig"),
-                                          settings.secret("NOWPAYMENTS_IPN_SECRET"))
-    return _apply(provider_events.parse_nowpayments(raw))
+    raw = edge.raw_body(router.current_event.raw_event)
+    signatures.verify_nowpayments(raw, _headers().get("x-nowpayments-sig"),
+                                  settings.get().nowpayments_ipn_secret.get_secret_value())
+    return _apply(parsing.parse_nowpayments(raw))
 
 
 @router.post(
@@ -56,12 +55,13 @@ def nowpayments():
     tags=["webhooks"],
 )
 def stripe():
-    raw = http.raw_body(router.current_event.raw_event)
-    webhook_signatures.verify_stripe(raw, _headers().get("stripe-signature"), settings.secret("STRIPE_WEBHOOK_SECRET"))
-    event = provider_events.parse_stripe(raw)
+    raw = edge.raw_body(router.current_event.raw_event)
+    signatures.verify_stripe(raw, _headers().get("stripe-signature"),
+                             settings.get().stripe_webhook_secret.get_secret_value())
+    event = parsing.parse_stripe(raw)
     if event is None:
-        return http.json_response({"received": True, "outcome": "ignored"})
+        return edge.reply(WebhookResponse, Outcome("ignored"))
     return _apply(event)
 
 
-lambda_handler = http.handler(router, auth_kind=None, parse_body=False)
+lambda_handler = edge.handler(router, auth_kind=None, parse_body=False)

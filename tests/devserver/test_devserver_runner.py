@@ -107,6 +107,18 @@ def test_environment_takes_secrets_and_overrides_from_the_shell_but_never_aws():
     assert all(len(value) >= 32 for value in DEV_SECRET_DEFAULTS.values())
 
 
+def test_a_function_gets_only_the_secrets_its_template_entry_names():
+    """As deployed: the user secret reaches the function that declares it, not its neighbour,
+    whether it comes from the shell or from the development defaults."""
+    specs = function_specs(FIXTURE_TEMPLATE)
+    shell = {"BILLING_USER_JWT_SECRET": "u" * 40}
+    echo = function_environment(specs["EchoFunction"], moto_url=None, environ=shell)
+    boom = function_environment(specs["BoomFunction"], moto_url=None, environ=shell)
+    assert echo["BILLING_USER_JWT_SECRET"] == "u" * 40
+    assert "BILLING_USER_JWT_SECRET" not in boom and "STRIPE_WEBHOOK_SECRET" not in boom
+    assert "BILLING_ADMIN_JWT_SECRET" not in echo and "BILLING_ADMIN_JWT_SECRET" not in boom
+
+
 def test_a_raising_handler_is_an_error_not_a_dead_pool(runner):
     with pytest.raises(LambdaInvocationError) as info:
         runner.invoke_direct("BoomFunction", {})

@@ -8,8 +8,12 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from billing_core.api.models.ledger import FinalizeResponse, LotResponse, ReleaseResponse, ReserveResponse
 from billing_core.kernel import clock
+from billing_core.ledger import reservations
+from billing_core.ledger.model import Minted
 from billing_core.store import dynamo
+from billing_core.store import reservations as reservation_store
 from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
 
 from tests.integration.support import entries_for, ledger, lot_totals, lots, reservation
@@ -42,19 +46,27 @@ class FaultAfterCommit:
             raise self.fault()
         return result
 
-    def committed_response(self, attribute: str) -> dict[str, Any]:
-        """The response the failed attempt stored in the reservation or idempotency item."""
+    def committed_response(self, operation: str) -> dict[str, Any]:
+        """The answer the failed attempt would have given, from what it committed: the reservation
+        item it wrote (reserve, finalize, release) or its idempotency record (mint)."""
         (items,) = self.committed
         for action in items:
             for op in action.values():
-                if op["TableName"] != "BillingTable":
-                    continue
-                if "Item" in op and attribute in op["Item"]:
-                    return dynamo.from_av(op["Item"][attribute])
-                for value in (op.get("ExpressionAttributeValues") or {}).values():
-                    if "M" in value and "reservationId" in value["M"]:
-                        return dynamo.from_av(value)
-        raise AssertionError(f"no stored response in the committed transaction: {items}")
+                key = op.get("Key") or {k: op["Item"][k] for k in ("pk", "sk")}
+                pk = key["pk"]["S"]
+                if operation in ("reserve", "finalize", "release") and pk.startswith("RES#"):
+                    res = reservation_store.get(pk[len("RES#"):])
+                    assert res is not None
+                    if operation == "reserve":
+                        return ReserveResponse.of(reservations.reserved(res))
+                    if operation == "finalize":
+                        return FinalizeResponse.of(reservations.finalized(res))
+                    return ReleaseResponse.of(reservations.released(res))
+                if operation == "mint" and pk.startswith("IDEM#"):
+                    record = dynamo.get("BillingTable", {"pk": pk, "sk": key["sk"]["S"]})
+                    assert record is not None
+                    return LotResponse.of(Minted(**record["result"]))
+        raise AssertionError(f"nothing of a {operation} in the committed transaction: {items}")
 
 
 @pytest.fixture(params=sorted(FAULTS))
@@ -86,7 +98,7 @@ def test_reserve_retry_after_lost_response(api, tokens, live, fault, aws, estima
     fault.armed = True
     first = api.call("reserve", body, token=svc)
     _assert_failed_without_internals(first)
-    original = fault.committed_response("response")
+    original = fault.committed_response("reserve")
 
     clock.advance(7)  # a fresh computation would now give another expiresAt
     retry = api.call("reserve", body, token=svc)
@@ -112,7 +124,7 @@ def test_finalize_retry_after_lost_response(api, tokens, live, fault, aws):
     fault.armed = True
     first = api.call("finalize", body, token=svc)
     _assert_failed_without_internals(first)
-    original = fault.committed_response("finalizeResponse")
+    original = fault.committed_response("finalize")
 
     clock.advance(7)
     retry = api.call("finalize", body, token=svc)
@@ -137,7 +149,7 @@ def test_release_retry_after_lost_response(api, tokens, live, fault, aws):
     fault.armed = True
     first = api.call("release", {"reservationId": rid}, token=svc)
     _assert_failed_without_internals(first)
-    original = fault.committed_response("releaseResponse")
+    original = fault.committed_response("release")
 
     clock.advance(7)
     retry = api.call("release", {"reservationId": rid}, token=svc)
@@ -159,7 +171,7 @@ def test_mint_retry_after_lost_response(api, tokens, live, fault, aws):
     fault.armed = True
     first = api.call("mint", body, token=admin, path={"accountId": "acct-fault-mint"})
     _assert_failed_without_internals(first)
-    original = fault.committed_response("response")
+    original = fault.committed_response("mint")
 
     clock.advance(7)
     retry = api.call("mint", body, token=admin, path={"accountId": "acct-fault-mint"})

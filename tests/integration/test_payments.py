@@ -149,7 +149,7 @@ def test_provider_failure_is_502_and_the_payment_is_marked_failed(pay: Payments,
 
 
 def test_nowpayments_amount_formats_are_exact():
-    from billing_core.payments.events import usd_to_micro
+    from billing_core.payments.model import usd_to_micro
 
     assert usd_to_micro("19.99", field="x") == 19_990_000
     assert usd_to_micro("0.000001", field="x") == 1

@@ -109,7 +109,9 @@ def emitted(monkeypatch: pytest.MonkeyPatch) -> dict[str, float]:
 def mixed_workload(ops: Ops) -> dict[str, Any]:
     """Every kind of money move, in every mode, leaving pending holds of each kind behind."""
     from billing_core.kernel import clock
-    from billing_core.payments import events as payments
+    from billing_core.kernel.context import Caller, Context
+    from billing_core.payments import events, refunds, topups
+    from billing_core.payments.model import PaymentEvent
 
     # live: under, at and over the estimate; release; a lazy expiry; one left pending.
     ops.mode("live")
@@ -146,14 +148,15 @@ def mixed_workload(ops: Ops) -> dict[str, Any]:
     ops.mint("acct-ops", 1 * UNIT)
 
     # a provider top-up (lifetime paid) and a refund counted against it (lifetime refunded).
-    order = payments.create_topup(account_id="acct-pay", amount=5 * UNIT, provider="stripe", actor="user:acct-pay")
-    credited = payments.apply_event(payments.PaymentEvent(
-        provider="stripe", event_id="evt_paid_1", order_id=order["orderId"], status="completed",
+    order = topups.create(Context(Caller("user", "acct-pay")), account_id="acct-pay", amount=5 * UNIT,
+                          provider="stripe")
+    credited = events.apply_event(PaymentEvent(
+        provider="stripe", event_id="evt_paid_1", order_id=order.order_id, status="completed",
         provider_status="complete", provider_payment_id="pi_1", paid_micro=5 * UNIT))
-    assert credited["outcome"] == "credited", credited
+    assert credited.outcome == "credited", credited
     ops.finalize(ops.reserve("acct-pay", 2 * UNIT), 2 * UNIT)
-    payments.refund(account_id="acct-pay", pool_id="general", amount=4 * UNIT, reason="customer refund",
-                    order_id=order["orderId"], actor="admin:ops", rate=None, idempotency_key=None)
+    refunds.refund(Context(Caller("admin", "ops")), account_id="acct-pay", pool_id="general", amount=4 * UNIT,
+                   reason="customer refund", order_id=order.order_id, idempotency_key=None)
 
     # a soft reservation finalized after the switch to live keeps soft semantics.
     ops.mode("live")
@@ -255,8 +258,8 @@ class TestMixedWorkload:
 
         aws, ops, accounts = world
         # The workload really left every kind of state behind (else the identities would be trivial).
-        assert balances.balance("acct-soft")["pools"][0]["reservedMicro"] != "0"
-        assert int(balances.balance("acct-ops")["totalAvailableMicro"]) > 0
+        assert balances.balance("acct-soft").pools[0].reserved_micro != 0
+        assert balances.balance("acct-ops").total_available_micro > 0
         assert any(lot["reserved"] for lot in lots(aws, "acct-live"))
 
         result = core().run(actor="test")
@@ -493,13 +496,13 @@ def test_manual_review_and_campaign_gauges(aws, reconciler, emitted, monkeypatch
     import sys
     import types
 
-    import billing_core
+    import billing_core.campaigns as campaigns_package
     from billing_core.kernel import clock, settings
     from billing_core.store import dynamo, keys
 
     now_iso = clock.iso(clock.now())
     for i in range(2):
-        dynamo.put_item(settings.billing_table(), {
+        dynamo.put_item(settings.get().billing_table, {
             **keys.work_key(f"wk_{i}"), "itemId": f"wk_{i}", "operation": "payment_event", "payload": {},
             "attempts": 6, "createdAt": now_iso, "updatedAt": now_iso, "status": "manual_review",
             "statusPk": keys.work_status_pk("manual_review"), "statusAt": now_iso})
@@ -509,7 +512,7 @@ def test_manual_review_and_campaign_gauges(aws, reconciler, emitted, monkeypatch
         {"campaignId": "summer", "budgetMicro": 100 * UNIT, "grantedMicro": 10 * UNIT, "usedBps": 1000},
     ]
     monkeypatch.setitem(sys.modules, "billing_core.campaigns.grants", fake)
-    monkeypatch.setattr(billing_core, "campaigns", fake, raising=False)
+    monkeypatch.setattr(campaigns_package, "grants", fake, raising=False)
 
     result = reconciler.run(actor="test")
 
@@ -522,7 +525,7 @@ def test_manual_review_and_campaign_gauges(aws, reconciler, emitted, monkeypatch
     assert result["status"] == "ok"  # warnings, not violations
 
     monkeypatch.setitem(sys.modules, "billing_core.campaigns.grants", None)  # the module absent: import fails
-    monkeypatch.delattr(billing_core, "campaigns")
+    monkeypatch.delattr(campaigns_package, "grants")
     absent = reconciler.run(actor="test")
     assert absent["campaigns"] == [] and absent["errors"] == []
 

@@ -90,11 +90,11 @@ def test_a_failed_event_is_retried_by_the_work_queue_and_credits_once_it_can(api
     real_mint = lots.mint
     failures = {"left": 2}
 
-    def flaky_mint(**kwargs: Any):
+    def flaky_mint(*args: Any, **kwargs: Any):
         if failures["left"]:
             failures["left"] -= 1
             raise RuntimeError("simulated DynamoDB outage")
-        return real_mint(**kwargs)
+        return real_mint(*args, **kwargs)
 
     monkeypatch.setattr(lots, "mint", flaky_mint)
     r = signed_ipn(api, order)
@@ -111,7 +111,7 @@ def test_a_failed_event_is_retried_by_the_work_queue_and_credits_once_it_can(api
     assert response == {"batchItemFailures": []}
     assert api.call("balance", token=user).body["totalAvailableMicro"] == "5000000"
     item = work.load(item_id)
-    assert item["status"] == "succeeded" and item["attempts"] == 3  # the webhook's try + 2 retries
+    assert item.status == "succeeded" and item.attempts == 3  # the webhook's try + 2 retries
     # A late duplicate delivery of the same message changes nothing.
     queues["client"].send_message(QueueUrl=queues["WorkQueue"], MessageBody=json.dumps({"itemId": item_id}))
     assert consume(queues, "WorkQueue") == {"batchItemFailures": []}
@@ -130,8 +130,8 @@ def test_a_failed_attempt_pushes_the_message_out_by_the_backoff(api: Any, queues
     # Invisible now (postponed by 60 s for attempt 2): a poll right away finds nothing.
     assert receive_event(queues, "WorkQueue") is None
     item = work.load(work.item_id_for("payment_event", "nowpayments:9:finished"))
-    assert item["attempts"] == 2 and item["status"] == "pending"
-    assert clock.parse_iso(item["nextRetryAt"]) - clock.now() == pytest.approx(60, abs=2)
+    assert item.attempts == 2 and item.status == "pending"
+    assert clock.parse_iso(item.next_retry_at) - clock.now() == pytest.approx(60, abs=2)
 
 
 def test_unfixable_work_moves_to_the_dlq_then_manual_review_then_replay(api: Any, tokens: Any, queues: dict):
@@ -148,7 +148,7 @@ def test_unfixable_work_moves_to_the_dlq_then_manual_review_then_replay(api: Any
         if consume(queues, "DeadLetterQueue") == {"batchItemFailures": []}:
             break
     item = work.load(item_id)
-    assert item["status"] == "manual_review" and item["attempts"] == 6
+    assert item.status == "manual_review" and item.attempts == 6
     assert visible_in(queues, "DeadLetterQueue") == 0  # parked items leave the queue
     listed = api.call("listdlq", token=admin).body["items"]
     assert [i["itemId"] for i in listed] == [item_id]
@@ -206,7 +206,7 @@ def test_dismiss_closes_a_parked_item_with_its_reason(api: Any, tokens: Any, que
         == [item_id]
     # Its queued message is now a no-op.
     assert consume(queues, "WorkQueue") == {"batchItemFailures": []}
-    assert work.load(item_id)["status"] == "dismissed"
+    assert work.load(item_id).status == "dismissed"
     assert api.call("dismissdlq", {"reason": "again"}, token=admin, path={"itemId": item_id}).status == 200
     assert api.call("dismissdlq", {}, token=admin, path={"itemId": item_id}).status == 422
 

@@ -73,7 +73,7 @@ LOT_EXPIRIES = (None, None, 1, 30, 120, 300, 1_000, 90_000)  # whole seconds aft
 ADVANCES = (0.125, 0.25, 1, 1, 29.875, 30, 60, 60, 119.75, 299.875, 300, 300.25, 600, 3_600, 86_400)
 NEAR = (-1, -0.375, -0.125, 0, 0.125, 0.5)  # where to land around a deadline (multiples of 1/8 s)
 TICK = 1e-5
-ADMIN_ACTOR = "admin:ops-model"
+ADMIN = ("admin", "ops-model")
 
 EXAMPLES = int(os.environ.get("LEDGER_MODEL_EXAMPLES", "180"))
 STEPS = int(os.environ.get("LEDGER_MODEL_STEPS", "25"))
@@ -160,14 +160,29 @@ class Expected:
         self.amount[(account, pool, entry_type)] += amount
 
 
-def _attempt(fn: Any, **kwargs: Any) -> tuple[Any, tuple[int, str] | None]:
-    """(result, None) or (None, (status, code)) of a domain refusal."""
+def _attempt(fn: Any, *args: Any, model: Any = None, **kwargs: Any) -> tuple[Any, tuple[int, str] | None]:
+    """(what the caller receives, None) or (None, (status, code)) of a domain refusal: the
+    result as its response model writes it, the refusal as the edge maps it."""
+    from billing_core.api import errors
     from billing_core.kernel.errors import BillingError
 
     try:
-        return fn(**kwargs), None
+        result = fn(*args, **kwargs)
     except BillingError as exc:
-        return None, (exc.status, exc.code)
+        return None, (errors.status_of(exc), exc.code)
+    return (model.of(result) if model is not None else result), None
+
+
+def _models() -> Any:
+    from billing_core.api.models import ledger
+
+    return ledger
+
+
+def _ctx(kind: str, subject: str) -> Any:
+    from billing_core.kernel.context import Caller, Context
+
+    return Context(Caller(kind, subject))
 
 
 def _entry_type(mode: str, base: str) -> str:
@@ -334,9 +349,10 @@ class LedgerMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.checks - self.mode_set_at >= 6)  # a switch costs ~40 ms: not every other step
     @rule(mode=st.sampled_from(MODES))
     def set_mode(self, mode: str) -> None:
+        from billing_core.api.models.ledger import ModeChangeResponse
         from billing_core.ledger import config
 
-        result = config.set_mode(mode, actor=ADMIN_ACTOR, rate=None)
+        result = ModeChangeResponse.of(config.set_mode(_ctx(*ADMIN), mode))
         assert (result["mode"], result["previousMode"]) == (mode, self.mode), result
         self.mode = mode
         self.mode_set_at = self.checks
@@ -361,7 +377,7 @@ class LedgerMachine(RuleBasedStateMachine):
         body = {"account_id": account, "pool_id": pool, "amount": amount, "source_type": source,
                 "description": f"model credit {amount}", "expires_at": None if expires is None else clock.iso(expires)}
         key = self._fresh("mint-key") if keyed else None
-        result, error = _attempt(lots.mint, **body, idempotency_key=key, actor=ADMIN_ACTOR, rate=None)
+        result, error = _attempt(lots.mint, _ctx(*ADMIN), **body, idempotency_key=key, model=_models().LotResponse)
         assert error is None, error
 
         pool_key = (account, pool)
@@ -401,7 +417,7 @@ class LedgerMachine(RuleBasedStateMachine):
         if not same:
             body["amount"] += 1
             body["expires_at"] = None  # valid in its own right: only the key is reused
-        result, error = _attempt(lots.mint, **body, idempotency_key=key, actor=ADMIN_ACTOR, rate=None)
+        result, error = _attempt(lots.mint, _ctx(*ADMIN), **body, idempotency_key=key, model=_models().LotResponse)
         if same:
             lapsed = original.expires is not None and original.expires <= self.now
             event(f"mint retry: same request{', lot expired since' if lapsed else ''}")
@@ -431,7 +447,6 @@ class LedgerMachine(RuleBasedStateMachine):
     def _reserve(self, account: str, pool: str, estimate: int, ttl: int | None, named: int, service: str) -> None:
         from billing_core.kernel import clock, settings
         from billing_core.ledger import reservations
-        from billing_core.ledger.reservations import Caller
         from billing_core.store import keys
 
         rid = self._fresh("res") if named else None  # 1 in 5 lets the core pick the id
@@ -439,8 +454,9 @@ class LedgerMachine(RuleBasedStateMachine):
         ordered = sorted(self.lots[pool_key], key=MLot.draw_order)
         available = sum(self._drawable(lot) for lot in ordered) - self.debt[pool_key] - self.unbacked[pool_key]
         before = self.now
-        result, error = _attempt(reservations.reserve, account_id=account, pool_id=pool, estimate=estimate,
-                                 reservation_id=rid, ttl_seconds=ttl, caller=Caller("internal", service), rate=None)
+        result, error = _attempt(reservations.reserve, _ctx("internal", service), account_id=account, pool_id=pool,
+                                 estimate=estimate, reservation_id=rid, ttl_seconds=ttl,
+                                 model=_models().ReserveResponse)
         if self.mode == "live" and available < estimate:
             event("reserve: live, refused")
             assert error == (402, "INSUFFICIENT_CREDIT"), (result, error, available, estimate)
@@ -473,7 +489,8 @@ class LedgerMachine(RuleBasedStateMachine):
         key = keys.reservation_key(rid)
         r = self.res[rid] = MRes(
             rid=rid, request=(account, pool, estimate, ttl, service), mode=self.mode, expires=expires,
-            allocations=plan, response=result, snapshot=_backend_item(settings.billing_table(), key["pk"], key["sk"]))
+            allocations=plan, response=result,
+            snapshot=_backend_item(settings.get().billing_table, key["pk"], key["sk"]))
         if r.unbacked:
             self.unbacked[pool_key] += r.unbacked
             self.debt_items.add(pool_key)
@@ -487,7 +504,6 @@ class LedgerMachine(RuleBasedStateMachine):
         """The same reservationId: the same request gets the original 201 body and changes nothing,
         whatever happened since; any other request is 409 IDEMPOTENCY_KEY_REUSED."""
         from billing_core.ledger import reservations
-        from billing_core.ledger.reservations import Caller
 
         r = self._pick(data, "finalized", "released", "expired")
         account, pool, estimate, ttl, service = r.request
@@ -503,8 +519,9 @@ class LedgerMachine(RuleBasedStateMachine):
             account = next(a for a in ACCOUNTS if a != account)
         elif variant == "ttl":
             ttl = 600 if ttl != 600 else 30
-        result, error = _attempt(reservations.reserve, account_id=account, pool_id=pool, estimate=estimate,
-                                 reservation_id=r.rid, ttl_seconds=ttl, caller=Caller("internal", service), rate=None)
+        result, error = _attempt(reservations.reserve, _ctx("internal", service), account_id=account, pool_id=pool,
+                                 estimate=estimate, reservation_id=r.rid, ttl_seconds=ttl,
+                                 model=_models().ReserveResponse)
         event(f"reserve retry: {variant}, {r.status}")
         if variant in ("same", "ttl_spelling"):
             assert error is None, (variant, error)
@@ -519,37 +536,33 @@ class LedgerMachine(RuleBasedStateMachine):
         """Requests that change nothing: system accounts cannot hold or spend credit, ttlSeconds is
         1..86400, and a reservation that does not exist cannot be settled."""
         from billing_core.ledger import lots, reservations
-        from billing_core.ledger.reservations import Caller
 
-        caller = Caller("internal", SERVICES[0])
+        caller = _ctx("internal", SERVICES[0])
         if case == "system-mint":
-            _, error = _attempt(lots.mint, account_id=system, pool_id="general", amount=5, source_type="grant",
-                                description="to a system account", expires_at=None, idempotency_key=None,
-                                actor=ADMIN_ACTOR, rate=None)
+            _, error = _attempt(lots.mint, _ctx(*ADMIN), account_id=system, pool_id="general", amount=5,
+                                source_type="grant",
+                                description="to a system account", expires_at=None, idempotency_key=None)
             assert error == (422, "SYSTEM_ACCOUNT")
         elif case == "system-reserve":
-            _, error = _attempt(reservations.reserve, account_id=system, pool_id="general", estimate=5,
-                                reservation_id=self._fresh("res"), ttl_seconds=None, caller=caller, rate=None)
+            _, error = _attempt(reservations.reserve, caller, account_id=system, pool_id="general", estimate=5,
+                                reservation_id=self._fresh("res"), ttl_seconds=None)
             assert error == (422, "SYSTEM_ACCOUNT")
         elif case.startswith("ttl-"):
             ttl = {"ttl-0": 0, "ttl-negative": -1, "ttl-too-long": 86_401}[case]
-            _, error = _attempt(reservations.reserve, account_id=ACCOUNTS[0], pool_id=POOLS[0], estimate=1,
-                                reservation_id=self._fresh("res"), ttl_seconds=ttl, caller=caller, rate=None)
+            _, error = _attempt(reservations.reserve, caller, account_id=ACCOUNTS[0], pool_id=POOLS[0], estimate=1,
+                                reservation_id=self._fresh("res"), ttl_seconds=ttl)
             assert error == (422, "INVALID_TTL")
         elif case == "unknown-finalize":
-            _, error = _attempt(reservations.finalize, reservation_id=self._fresh("missing"), actual=1, caller=caller,
-                                rate=None)
+            _, error = _attempt(reservations.finalize, caller, reservation_id=self._fresh("missing"), actual=1)
             assert error == (404, "RESERVATION_NOT_FOUND")
         else:
-            _, error = _attempt(reservations.release, reservation_id=self._fresh("missing"), caller=caller, rate=None)
+            _, error = _attempt(reservations.release, caller, reservation_id=self._fresh("missing"))
             assert error == (404, "RESERVATION_NOT_FOUND")
 
     # -- finalize / release / expire ------------------------------------------------------------
 
     def _owner_or_admin(self, r: MRes, admin: bool) -> Any:
-        from billing_core.ledger.reservations import Caller
-
-        return Caller("admin", "ops-model") if admin else Caller("internal", r.service)
+        return _ctx(*ADMIN) if admin else _ctx("internal", r.service)
 
     def _refusal(self, r: MRes) -> tuple[int, str] | None:
         """What a finalize/release of a released, expired or overdue reservation gets (None: it
@@ -569,7 +582,8 @@ class LedgerMachine(RuleBasedStateMachine):
         from billing_core.ledger import reservations
 
         status = r.status
-        result, error = _attempt(reservations.finalize, reservation_id=r.rid, actual=actual, caller=caller, rate=None)
+        result, error = _attempt(reservations.finalize, caller, reservation_id=r.rid, actual=actual,
+                                 model=_models().FinalizeResponse)
         if status == "finalized":
             event(f"finalize again: {'same' if actual == r.actual else 'other'} amount")
             if actual == r.actual:
@@ -625,7 +639,7 @@ class LedgerMachine(RuleBasedStateMachine):
         from billing_core.ledger import reservations
 
         status = r.status
-        result, error = _attempt(reservations.release, reservation_id=r.rid, caller=caller, rate=None)
+        result, error = _attempt(reservations.release, caller, reservation_id=r.rid, model=_models().ReleaseResponse)
         event(f"release: {status}")
         if status == "released":
             assert error is None, error
@@ -675,17 +689,16 @@ class LedgerMachine(RuleBasedStateMachine):
     def foreign_service(self, data: st.DataObject, op: str) -> None:
         """Another service may not settle, nor learn the state of, a reservation it did not make."""
         from billing_core.ledger import reservations
-        from billing_core.ledger.reservations import Caller
 
         r = self._pick(data, "pending")
-        caller = Caller("internal", next(s for s in SERVICES if s != r.service))
+        caller = _ctx("internal", next(s for s in SERVICES if s != r.service))
         event(f"foreign service: {op} a {r.status} reservation")
         if op == "finalize":
             actual = r.estimate if r.actual is None else r.actual
-            result, error = _attempt(reservations.finalize, reservation_id=r.rid, actual=actual, caller=caller,
-                                     rate=None)
+            result, error = _attempt(reservations.finalize, caller, reservation_id=r.rid, actual=actual)
         else:
-            result, error = _attempt(reservations.release, reservation_id=r.rid, caller=caller, rate=None)
+            result, error = _attempt(reservations.release, caller, reservation_id=r.rid,
+                                     model=_models().ReleaseResponse)
         assert error == (403, "NOT_RESERVATION_OWNER"), (op, r.status, result, error)
 
     @precondition(lambda self: self.res)
@@ -696,12 +709,13 @@ class LedgerMachine(RuleBasedStateMachine):
         from billing_core.kernel import settings
         from billing_core.ledger import reservations
         from billing_core.store import dynamo, keys
+        from billing_core.store import reservations as reservation_store
 
         r = self._pick(data, "pending")
-        item = r.snapshot if stale else dynamo.get(settings.billing_table(), keys.reservation_key(r.rid))
+        item = r.snapshot if stale else dynamo.get(settings.get().billing_table, keys.reservation_key(r.rid))
         due = r.status == "pending" and r.expires <= self.now
         event(f"sweep: {'stale' if stale else 'fresh'} item, {r.status}, {'due' if due else 'not due'}")
-        expired = reservations.expire(item, actor="system:sweeper", rate=None)
+        expired = reservations.expire(_ctx("system", "sweeper"), reservation_store.from_item(item))
         assert expired is due, (r.rid, r.status, r.expires, self.now, stale, expired)
         if due:
             self._model_expire(r)
@@ -736,7 +750,7 @@ class LedgerMachine(RuleBasedStateMachine):
         shortfalls: dict[tuple[str, str], tuple[int, int]] = {}
         res_items: dict[str, dict[str, Any]] = {}
         mode = None
-        for item in _backend_items(settings.billing_table()):
+        for item in _backend_items(settings.get().billing_table):
             if "#LOT#" in item["sk"]:
                 for name in ("original", "available", "reserved", "consumed"):
                     assert item[name] >= 0, item
@@ -771,7 +785,7 @@ class LedgerMachine(RuleBasedStateMachine):
         count: Counter = Counter()
         amount: Counter = Counter()
         shares: dict[str, dict[str, int]] = defaultdict(dict)
-        for item in _backend_items(settings.ledger_table()):
+        for item in _backend_items(settings.get().ledger_table):
             account = item["accountId"]
             if account in SHARES:
                 assert item["entryType"] == SHARE_TYPES[account], item
@@ -790,11 +804,12 @@ class LedgerMachine(RuleBasedStateMachine):
     @invariant()
     def core_views_match_model(self) -> None:
         """balances.balance and entries.history (every page) of the accounts the last step touched."""
+        from billing_core.api.models.ledger import BalanceResponse
         from billing_core.ledger import balances
 
         self.checks += 1
         for account in sorted(self.dirty | self.dirty_balance):
-            view = balances.balance(account)
+            view = BalanceResponse.of(balances.balance(account))
             expected_pools = {}
             for pool in POOLS:
                 key = (account, pool)
@@ -823,13 +838,19 @@ class LedgerMachine(RuleBasedStateMachine):
         self.dirty_balance.clear()
 
     def _history_matches(self, account: str, pool: str | None) -> None:
-        from billing_core.ledger import entries
+        from billing_core.api import pagination
+        from billing_core.api.models.ledger import EntryResponse
+        from billing_core.ledger import history
 
         limit = (100, 4, 100, 100)[self.checks % 4]
         seen: list[dict[str, Any]] = []
         cursor = None
         while True:
-            page, cursor, has_more = entries.history(account, pool_id=pool, entry_type=None, limit=limit, cursor=cursor)
+            listed = history.page(account, pool_id=pool, entry_type=None, limit=limit,
+                                  start=pagination.decode(cursor, [pool, None]))
+            page = [EntryResponse.of(e) for e in listed.entries]
+            cursor = pagination.encode(listed.next_start, [pool, None])
+            has_more = cursor is not None
             assert has_more == (cursor is not None)
             assert len(page) == limit if has_more else len(page) <= limit
             seen.extend(page)

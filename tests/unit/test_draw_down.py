@@ -1,13 +1,11 @@
 """Draw-down order: earliest expiry first, then oldest; expired lots are never drawn."""
 
-from billing_core.ledger.lots import Lot, plan_draw
-from billing_core.store import keys
+from billing_core.ledger.lots import new_lot, plan_draw
 
 
 def lot(lot_id, available, expires=None, created="2026-01-01T00:00:00.000000Z"):
-    return Lot(sk=keys.lot_sk("general", expires, created, lot_id), lot_id=lot_id, pool_id="general",
-               original=available, available=available, reserved=0, consumed=0, expires_at=expires,
-               created_at=created)
+    return new_lot("acct", "general", available, settle=0, source_type="grant", description="test",
+                   expires_at=expires, now_iso=created, lot_id=lot_id)
 
 
 def ordered(*lots):

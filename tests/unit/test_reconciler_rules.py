@@ -228,14 +228,14 @@ def reservation(status: str, mode: str = "soft", estimate: int = 100, backed: in
 def test_reservations_and_their_entries_agree_inside_the_settled_window():
     t = PoolTotals()
     charged = r.apply_reservation(t, reservation("finalized", finalizedAt=EARLY,
-                                                 finalizeResponse={"finalizedMicro": "150"}), CUTOFF)
+                                                 finalizedMicro=150), CUTOFF)
     assert charged == 150
     r.apply_reservation(t, reservation("released", releasedAt=EARLY), CUTOFF)
     r.apply_reservation(t, reservation("expired", expiredAt=EARLY), CUTOFF)
     r.apply_reservation(t, reservation("pending"), CUTOFF)
     # after the window: counted as made, its finalize is not (nor is its entry)
     assert r.apply_reservation(t, reservation("finalized", finalizedAt=LATE,
-                                              finalizeResponse={"finalizedMicro": "1"}), CUTOFF) is None
+                                              finalizedMicro=1), CUTOFF) is None
     assert r.apply_reservation(t, reservation("pending", mode="shadow"), CUTOFF) is None
     for kind, amount, meta, at in [
         ("reserve", 100, {"backedMicro": 40}, EARLY), ("finalize", 150, {"debtMicro": 110}, EARLY),

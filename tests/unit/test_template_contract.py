@@ -61,3 +61,32 @@ def test_openapi_document_is_what_the_handlers_generate():
     document = json.loads((ROOT / "functions/openapi/openapi.json").read_text())
     assert "/api/internal/billing/reserve" in document["paths"]
     assert "/admin/billing/accounts/{accountId}/mint" in document["paths"]
+
+
+JWT_SECRETS = {
+    "internal": {"BILLING_INTERNAL_JWT_SECRET"},
+    "admin": {"BILLING_ADMIN_JWT_SECRET", "BILLING_ADMIN_JWT_SECRET_PREV"},
+    "user": {"BILLING_USER_JWT_SECRET"},
+    None: set(),
+}
+ALL_SECRETS = {"BILLING_INTERNAL_JWT_SECRET", "BILLING_ADMIN_JWT_SECRET", "BILLING_ADMIN_JWT_SECRET_PREV",
+               "BILLING_USER_JWT_SECRET", "NOWPAYMENTS_IPN_SECRET", "STRIPE_WEBHOOK_SECRET", "NOWPAYMENTS_API_KEY",
+               "STRIPE_SECRET_KEY"}
+PROVIDER_SECRETS = {"webhooks": {"NOWPAYMENTS_IPN_SECRET", "STRIPE_WEBHOOK_SECRET"},
+                    "topups": {"NOWPAYMENTS_API_KEY", "STRIPE_SECRET_KEY"}}
+
+
+def test_every_function_receives_only_the_secrets_it_uses():
+    """The sweeper holds no token secret; the balance function no admin secret: a function's
+    secrets are its callers' (by the kind its edge authenticates) and, for money in, its provider's."""
+    template = _template()
+    assert not ALL_SECRETS & set(template["Globals"]["Function"]["Environment"]["Variables"])
+    for name, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        code = Path(resource["Properties"]["CodeUri"]).name
+        variables = set((resource["Properties"].get("Environment") or {}).get("Variables") or {})
+        module = handler_module(code)
+        kind = getattr(module.lambda_handler, "auth_kind", None)
+        expected = JWT_SECRETS[kind] | PROVIDER_SECRETS.get(code, set())
+        assert variables & ALL_SECRETS == expected, (name, sorted(variables & ALL_SECRETS), sorted(expected))

@@ -1,11 +1,13 @@
-"""The HTTP edge shared by every handler: body limits, authentication, rate limits, and the
-mapping of domain errors to the one error shape in API.md.
+"""The HTTP edge shared by every handler: body limits, authentication, rate limits, the
+caller's context, response serialization and the mapping of domain errors to the error shape.
 
 A handler module declares its routes on a Powertools `Router` and exports
-`lambda_handler = http.handler(router, auth="internal")`. The wrapper runs, in order:
-413 for bodies over 64 KiB, 415/400 for non-JSON bodies, authentication (401/403) before any
-validation detail is revealed, then Powertools' pydantic validation and the route, and last the
-caller's rate counter for requests that did not count it inside a money transaction.
+`lambda_handler = edge.handler(router, auth="internal")`. A route takes the caller's context as
+`ctx: edge.Ctx` (a Powertools `Depends`) and answers `edge.reply(Model, result, status)`. The
+wrapper runs, in order: 413 for bodies over 64 KiB, 415/400 for non-JSON bodies,
+authentication (401/403) before any validation detail is revealed, then Powertools' pydantic
+validation and the route, and last the caller's rate counter for a request that did not count
+it inside a money transaction.
 """
 
 from __future__ import annotations
@@ -14,127 +16,118 @@ import base64
 import contextvars
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Depends, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.logging import correlation_paths
 
-from billing_core.api import auth
-from billing_core.kernel import observability
-from billing_core.kernel.errors import BillingError, Forbidden, InvalidInput, PayloadTooLarge, RateLimited
-from billing_core.ledger.reservations import Caller
-from billing_core.store import keys
+from billing_core.api import auth, errors
+from billing_core.api.models.common import ResponseModel
+from billing_core.kernel import ids, settings
+from billing_core.kernel.context import Caller, Context
+from billing_core.kernel.errors import (
+    BadRequest,
+    BillingError,
+    Forbidden,
+    InvalidInput,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
+from billing_core.kernel.observability import flush, logger, tracer
 from billing_core.store.ratelimit import RateCharge
 
 MAX_BODY_BYTES = 64 * 1024
-JSON_TYPE = "application/json"
+JSON_TYPE = errors.JSON_TYPE
 
-logger = Logger(service="billing")
+_context: contextvars.ContextVar[Context | None] = contextvars.ContextVar("context", default=None)
 
-_principal: contextvars.ContextVar[auth.Principal | None] = contextvars.ContextVar("principal", default=None)
-_rate: contextvars.ContextVar[RateCharge | None] = contextvars.ContextVar("rate", default=None)
+LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
 def router() -> Router:
     return Router()
 
 
-def principal() -> auth.Principal:
-    current = _principal.get()
-    if current is None:  # a route declared without auth asked for a caller: a programming error
-        raise RuntimeError("route has no authenticated principal")
+def context() -> Context:
+    """The caller and the request's rate charge (a route's `Depends`)."""
+    current = _context.get()
+    if current is None:  # a route without auth asked for a caller: a programming error
+        raise RuntimeError("route has no authenticated caller")
     return current
 
 
-def caller() -> Caller:
-    p = principal()
-    return Caller(kind=p.kind, subject=p.subject)
+Ctx = Annotated[Context, Depends(context)]
 
 
-def rate() -> RateCharge | None:
-    return _rate.get()
-
-
-def user_account(requested: str | None) -> str:
+def own_account(requested: str | None) -> str:
     """User tokens are scoped to their own account: asking for another one is 403."""
-    p = principal()
-    if requested is not None and requested != p.subject:
+    subject = context().caller.subject
+    if requested is not None and requested != subject:
         raise Forbidden("user tokens may only read their own account", code="ACCOUNT_SCOPE")
-    return p.subject
+    return subject
 
 
-def json_response(payload: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def path_id(value: str, name: str) -> str:
+    if not ids.valid_id(value):
+        raise InvalidInput(f"{name} is not a valid identifier", code="INVALID_ID")
+    return value
+
+
+def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response[str]:
     return Response(status_code=status, content_type=JSON_TYPE, body=json.dumps(payload, separators=(",", ":")),
                     headers=headers or {})
 
 
-def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None,
-                   headers: dict[str, str] | None = None) -> dict[str, Any]:
-    """A finished API Gateway proxy response (for errors raised outside the resolver)."""
-    return {
-        "statusCode": status,
-        "headers": {"Content-Type": JSON_TYPE, **(headers or {})},
-        "body": json.dumps({"error": {"code": code, "message": message, "details": details or {}}}),
-        "isBase64Encoded": False,
-    }
+def reply(model: type[ResponseModel], result: Any, status: int = 200) -> Response[str]:
+    """Serialize a core result through its response model: the one way a route answers."""
+    return json_response(model.of(result), status)
 
 
-def _from_error(exc: BillingError) -> dict[str, Any]:
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
-    return error_response(exc.status, exc.code, exc.message, exc.details, headers)
-
-
-def _to_resolver_response(proxy: dict[str, Any]) -> Response:
+def _as_response(proxy: dict[str, Any]) -> Response[str]:
     return Response(status_code=proxy["statusCode"], content_type=JSON_TYPE, body=proxy["body"],
                     headers={k: v for k, v in proxy["headers"].items() if k != "Content-Type"})
 
 
-def _validation_details(exc: RequestValidationError) -> tuple[int, str, str, dict[str, Any]]:
-    errors = []
+def _validation_details(exc: RequestValidationError) -> dict[str, Any]:
+    problems = []
     for err in exc.errors():
         if err.get("type") == "json_invalid":
-            return 400, "INVALID_JSON", "request body is not valid JSON", {}
+            return errors.proxy(400, "INVALID_JSON", "request body is not valid JSON")
         loc = [str(part) for part in err.get("loc", ()) if part not in ("body",)]
         message = str(err.get("msg", "invalid value"))
         ctx_error = (err.get("ctx") or {}).get("error")
         if ctx_error:
             message = str(ctx_error)
-        errors.append({"field": ".".join(loc) or "body", "message": message})  # never echo the input
-    return 422, "VALIDATION_ERROR", "request is invalid", {"errors": errors}
+        problems.append({"field": ".".join(loc) or "body", "message": message})  # never echo the input
+    return errors.proxy(422, "VALIDATION_ERROR", "request is invalid", {"errors": problems})
 
 
-def _build_resolver(route_source: Router) -> APIGatewayRestResolver:
+def _resolver(route_source: Router) -> APIGatewayRestResolver:
     app = APIGatewayRestResolver(enable_validation=True)
 
     @app.exception_handler(BillingError)
-    def _billing_error(exc: BillingError) -> Response:
-        logger.info("request refused", extra={"code": exc.code, "status": exc.status})
-        return _to_resolver_response(_from_error(exc))
+    def _refused(exc: BillingError) -> Response[str]:
+        logger.info("request refused", extra={"code": exc.code, "status": errors.status_of(exc)})
+        return _as_response(errors.of(exc))
 
     @app.exception_handler(RequestValidationError)
-    def _invalid(exc: RequestValidationError) -> Response:
-        status, code, message, details = _validation_details(exc)
-        return _to_resolver_response(error_response(status, code, message, details))
+    def _invalid(exc: RequestValidationError) -> Response[str]:
+        return _as_response(_validation_details(exc))
 
     @app.not_found
-    def _not_found(_: NotFoundError) -> Response:
-        return _to_resolver_response(error_response(404, "ROUTE_NOT_FOUND", "no such route"))
+    def _not_found(_: NotFoundError) -> Response[str]:
+        return _as_response(errors.proxy(404, "ROUTE_NOT_FOUND", "no such route"))
 
     @app.exception_handler(Exception)
-    def _unexpected(exc: Exception) -> Response:
+    def _unexpected(exc: Exception) -> Response[str]:
         logger.exception("unhandled error")
-        return _to_resolver_response(error_response(500, "INTERNAL_ERROR", "internal error"))
+        return _as_response(errors.proxy(500, "INTERNAL_ERROR", "internal error"))
 
     app.include_router(route_source)
     return app
-
-
-class UnsupportedMediaType(BillingError):
-    status = 415
-    code = "UNSUPPORTED_MEDIA_TYPE"
 
 
 def raw_body(event: dict[str, Any]) -> bytes:
@@ -158,53 +151,57 @@ def _precheck(event: dict[str, Any], *, parse: bool = True) -> None:
     try:
         parsed = json.loads(raw)
     except (ValueError, RecursionError):
-        raise BillingError("request body is not valid JSON", code="INVALID_JSON") from None
+        raise BadRequest("request body is not valid JSON", code="INVALID_JSON") from None
     if not isinstance(parsed, dict):
         # Powertools would validate a list by its first element; a body is one JSON object.
         raise InvalidInput("request body must be a JSON object", details={"errors": [
             {"field": "body", "message": "must be a JSON object"}]})
 
 
-def handler(route_source: Router, *, auth_kind: str | None,
-            parse_body: bool = True) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    """Build the Lambda entry point for one function's routes. parse_body=False leaves the body
-    untouched (only its size is checked) for routes that must verify a signature on raw bytes."""
-    app = _build_resolver(route_source)
+def _context_for(principal: auth.Principal) -> Context:
+    s = settings.get()
+    caller = Caller(principal.kind, principal.subject)
+    if principal.kind not in ("internal", "admin"):
+        return Context(caller)
+    limit = s.rate_limit_admin if principal.kind == "admin" else s.rate_limit_internal
+    return Context(caller, RateCharge.for_caller(s.billing_table, principal.kind, principal.subject, limit))
 
-    @logger.inject_lambda_context(clear_state=True)
-    def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        principal_token = _principal.set(None)
-        rate_token = _rate.set(None)
+
+def handler(route_source: Router, *, auth_kind: str | None, parse_body: bool = True) -> LambdaHandler:
+    """Build the Lambda entry point for one function's routes. parse_body=False leaves the body
+    untouched (only its size is checked) for routes that must verify a signature on raw bytes.
+    Fails at cold start when the function lacks its configuration (settings.ConfigurationError)."""
+    if auth_kind is not None:
+        settings.get().require(*auth.secret_fields(auth_kind))
+    else:
+        settings.get()
+    app = _resolver(route_source)
+
+    @tracer.capture_lambda_handler
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+    def lambda_handler(event: dict[str, Any], lambda_context: Any) -> dict[str, Any]:
+        token = _context.set(None)
         try:
             _precheck(event, parse=parse_body)
-            charge = None
+            ctx = None
             if auth_kind is not None:
-                who = auth.authenticate(event.get("headers"), auth_kind)
-                _principal.set(who)
-                if who.kind in ("internal", "admin"):
-                    charge = RateCharge.for_caller(who.kind, who.subject)
-                    _rate.set(charge)
-            response = app.resolve(event, context)
-            if charge is not None and not charge.charged and response.get("statusCode") != 429:
-                charge.charge_standalone()
+                ctx = _context_for(auth.authenticate(event.get("headers"), auth_kind))
+                _context.set(ctx)
+            response: dict[str, Any] = app.resolve(event, lambda_context)
+            rate = ctx.rate if ctx is not None else None
+            if rate is not None and not rate.charged and response.get("statusCode") != 429:
+                rate.charge_standalone()
             return response
         except BillingError as exc:
-            logger.info("request refused", extra={"code": exc.code, "status": exc.status})
-            return _from_error(exc)
+            logger.info("request refused", extra={"code": exc.code, "status": errors.status_of(exc)})
+            return errors.of(exc)
         except Exception:
             logger.exception("unhandled error outside the resolver")
-            return error_response(500, "INTERNAL_ERROR", "internal error")
+            return errors.proxy(500, "INTERNAL_ERROR", "internal error")
         finally:
-            observability.flush()
-            _principal.reset(principal_token)
-            _rate.reset(rate_token)
+            flush()
+            _context.reset(token)
 
     lambda_handler.resolver = app  # type: ignore[attr-defined]
     lambda_handler.auth_kind = auth_kind  # type: ignore[attr-defined]
     return lambda_handler
-
-
-def path_id(value: str, name: str) -> str:
-    if not keys.valid_id(value):
-        raise InvalidInput(f"{name} is not a valid identifier", code="INVALID_ID")
-    return value

@@ -24,11 +24,12 @@ import hashlib
 import uuid
 from typing import Any
 
+from billing_core.api.models.ledger import LotResponse
 from billing_core.kernel import clock, money, settings
-from billing_core.kernel.errors import Conflict, Contention, InvalidInput, NotFound
+from billing_core.kernel.context import Context
+from billing_core.kernel.errors import Conflict, InvalidInput, NotFound
 from billing_core.ledger import idempotency, lots
-from billing_core.store import dynamo, ratelimit
-from billing_core.store.ratelimit import RateCharge
+from billing_core.store import dynamo, transaction
 
 ACTIVE = "active"
 PAUSED = "paused"
@@ -89,7 +90,7 @@ def _not_found(campaign_id: str) -> NotFound:
 
 
 def _load(campaign_id: str) -> dict[str, Any]:
-    item = dynamo.get(settings.billing_table(), _campaign_key(campaign_id))
+    item = dynamo.get(settings.get().billing_table, _campaign_key(campaign_id))
     if item is None:
         raise _not_found(campaign_id)
     return item
@@ -99,6 +100,7 @@ def _load(campaign_id: str) -> dict[str, Any]:
 
 
 def create(
+    ctx: Context,
     *,
     campaign_id: str | None,
     name: str,
@@ -107,12 +109,11 @@ def create(
     pool_id: str,
     grant_expires_at: str | None,
     description: str | None,
-    actor: str,
-    rate: RateCharge | None,
 ) -> dict[str, Any]:
     """One conditional Put (with the rate counter, in one transaction). The same campaignId
     with the same definition is an idempotent replay (the campaign as it is now); with another
     definition, 409 CAMPAIGN_EXISTS."""
+    actor = ctx.actor
     now_iso = clock.iso(clock.now())
     if grant_expires_at is not None and grant_expires_at <= now_iso:
         raise InvalidInput("grantExpiresAt must be in the future", code="EXPIRY_IN_PAST")
@@ -128,13 +129,11 @@ def create(
         "perAccountCap": per_account_cap, "poolId": pool_id, "grantExpiresAt": grant_expires_at,
         "requestHash": req_hash, "createdAt": now_iso, "createdBy": actor, "updatedAt": now_iso, "updatedBy": actor,
     }
-    action = dynamo.put(settings.billing_table(), item, tag="campaign", condition="attribute_not_exists(pk)")
+    action = dynamo.put(settings.get().billing_table, item, tag="campaign", condition="attribute_not_exists(pk)")
     try:
-        ratelimit.transact([action], rate)
+        transaction.commit([action], ctx)
     except dynamo.TransactionCancelled as cancelled:
         if "campaign" not in cancelled.failed:
-            if cancelled.conflict:
-                raise Contention("the campaign was being written concurrently; retry the request") from None
             raise
         existing = _load(campaign_id)
         if existing.get("requestHash") != req_hash:
@@ -150,22 +149,23 @@ def get(campaign_id: str) -> dict[str, Any]:
 
 def list_campaigns() -> list[dict[str, Any]]:
     """Every campaign, ordered by id: one Query of the CAMPAIGNS partition."""
-    items = dynamo.query_prefix(settings.billing_table(), _CAMPAIGNS_PK, "CAMPAIGN#")
+    items = dynamo.query_all(settings.get().billing_table, key_name="pk", key_value=_CAMPAIGNS_PK,
+                             sort=dynamo.Range("begins_with", "sk", "CAMPAIGN#"), consistent=True)
     return [_to_wire(i) for i in items]
 
 
-def _set_status(campaign_id: str, to: str, from_: str, *, actor: str, rate: RateCharge | None) -> dict[str, Any]:
+def _set_status(ctx: Context, campaign_id: str, to: str, from_: str) -> dict[str, Any]:
     """One conditional UpdateItem on the current status. Already in the target status: the
     campaign as it is (200, idempotent). The rate counter is charged first, so a request over
     the limit changes nothing."""
-    if rate is not None:
-        rate.charge_standalone()
+    if ctx.rate is not None:
+        ctx.rate.charge_standalone()
     try:
         item = dynamo.update_item(
-            settings.billing_table(), _campaign_key(campaign_id),
+            settings.get().billing_table, _campaign_key(campaign_id),
             "SET #status = :to, updatedAt = :now, updatedBy = :by",
             condition="#status = :from", names={"#status": "status"},
-            values={":to": to, ":from": from_, ":now": clock.iso(clock.now()), ":by": actor}, return_new=True,
+            values={":to": to, ":from": from_, ":now": clock.iso(clock.now()), ":by": ctx.actor}, return_new=True,
         )
     except dynamo.ConditionFailed:
         current = _load(campaign_id)
@@ -177,12 +177,12 @@ def _set_status(campaign_id: str, to: str, from_: str, *, actor: str, rate: Rate
     return _to_wire(item)
 
 
-def pause(campaign_id: str, *, actor: str, rate: RateCharge | None) -> dict[str, Any]:
-    return _set_status(campaign_id, PAUSED, ACTIVE, actor=actor, rate=rate)
+def pause(ctx: Context, campaign_id: str) -> dict[str, Any]:
+    return _set_status(ctx, campaign_id, PAUSED, ACTIVE)
 
 
-def resume(campaign_id: str, *, actor: str, rate: RateCharge | None) -> dict[str, Any]:
-    return _set_status(campaign_id, ACTIVE, PAUSED, actor=actor, rate=rate)
+def resume(ctx: Context, campaign_id: str) -> dict[str, Any]:
+    return _set_status(ctx, campaign_id, ACTIVE, PAUSED)
 
 
 # -- grants ---------------------------------------------------------------------------------------
@@ -190,7 +190,7 @@ def resume(campaign_id: str, *, actor: str, rate: RateCharge | None) -> dict[str
 
 def _budget_action(campaign_id: str, amount: int, now_iso: str) -> dynamo.Action:
     return dynamo.update(
-        settings.billing_table(), _campaign_key(campaign_id),
+        settings.get().billing_table, _campaign_key(campaign_id),
         "SET #rem = #rem - :a, #granted = #granted + :a, #count = #count + :one, lastGrantAt = :now",
         condition="#status = :active AND #rem >= :a",
         names={"#rem": "remaining", "#granted": "granted", "#count": "grantCount", "#status": "status"},
@@ -213,19 +213,18 @@ def _grantee_action(campaign_id: str, account_id: str, amount: int, cap: int | N
         names["#left"] = "capLeft"
         values[":cap"] = cap
         condition = "attribute_not_exists(#left) OR #left >= :a" if amount <= cap else "#left >= :a"
-    return dynamo.update(settings.billing_table(), _grantee_key(campaign_id, account_id), expression,
+    return dynamo.update(settings.get().billing_table, _grantee_key(campaign_id, account_id), expression,
                          condition=condition, names=names, values=values, tag="grantee")
 
 
 def grant(
+    ctx: Context,
     campaign_id: str,
     *,
     account_id: str,
     amount: int,
     idempotency_key: str | None,
     description: str | None,
-    actor: str,
-    rate: RateCharge | None,
 ) -> dict[str, Any]:
     """Mint a lot of the campaign's pool (expiring at its grantExpiresAt) to an account, inside
     one transaction with the campaign's budget and the account's cap.
@@ -239,6 +238,7 @@ def grant(
     cap = campaign.get("perAccountCap")
     try:
         lot = lots.mint(
+            ctx,
             account_id=account_id,
             pool_id=campaign["poolId"],
             amount=amount,
@@ -246,8 +246,6 @@ def grant(
             description=description or f"campaign grant: {campaign['name']}",
             expires_at=campaign.get("grantExpiresAt"),
             idempotency_key=_grant_idempotency_key(campaign_id, idempotency_key) if idempotency_key else None,
-            actor=actor,
-            rate=rate,
             entry_metadata={"campaignId": campaign_id, "grantId": grant_id},
             extra_actions=[
                 _budget_action(campaign_id, amount, now_iso),
@@ -266,22 +264,22 @@ def grant(
         # lots.mint has already answered a replay (its idempotency record failed): what is left
         # is a real refusal. Read what refused it, for the details.
         raise _refusal(cancelled, campaign_id, account_id, amount, cap) from None
-    after = dynamo.get(settings.billing_table(), _campaign_key(campaign_id)) or campaign
+    after = dynamo.get(settings.get().billing_table, _campaign_key(campaign_id)) or campaign
     return {
         "grantId": grant_id,
         "campaignId": campaign_id,
         "accountId": account_id,
         "amountMicro": money.fmt(amount),
         "remainingMicro": money.fmt(after["remaining"]),
-        "lotId": lot["lotId"],
-        "lot": lot,
+        "lotId": lot.lot_id,
+        "lot": LotResponse.of(lot),
     }
 
 
 def _refusal(cancelled: dynamo.TransactionCancelled, campaign_id: str, account_id: str, amount: int,
              cap: int | None) -> Exception:
     if "campaign" in cancelled.failed:
-        current = dynamo.get(settings.billing_table(), _campaign_key(campaign_id))
+        current = dynamo.get(settings.get().billing_table, _campaign_key(campaign_id))
         if current is None:
             return _not_found(campaign_id)
         if current["status"] != ACTIVE:
@@ -295,7 +293,7 @@ def _refusal(cancelled: dynamo.TransactionCancelled, campaign_id: str, account_i
                      "remainingMicro": money.fmt(current["remaining"]), "requestedMicro": money.fmt(amount)},
         )
     if "grantee" in cancelled.failed and cap is not None:
-        grantee = dynamo.get(settings.billing_table(), _grantee_key(campaign_id, account_id)) or {}
+        grantee = dynamo.get(settings.get().billing_table, _grantee_key(campaign_id, account_id)) or {}
         granted = grantee.get("granted", 0)
         return Conflict(
             f"account {account_id} may receive at most {cap} micro-units from campaign {campaign_id}",
@@ -304,8 +302,6 @@ def _refusal(cancelled: dynamo.TransactionCancelled, campaign_id: str, account_i
                      "grantedMicro": money.fmt(granted), "capLeftMicro": money.fmt(grantee.get("capLeft", cap)),
                      "requestedMicro": money.fmt(amount)},
         )
-    if cancelled.conflict:
-        return Contention("the campaign was being written concurrently; retry the request")
     return cancelled
 
 
@@ -316,7 +312,8 @@ def budget_usage() -> list[dict[str, Any]]:
     """Each active campaign's spend, for the 'campaign budget > 90% spent' alarm: usedBps is
     floor(granted * 10,000 / budget). Integers only; one Query."""
     out = []
-    for item in dynamo.query_prefix(settings.billing_table(), _CAMPAIGNS_PK, "CAMPAIGN#"):
+    for item in dynamo.query_all(settings.get().billing_table, key_name="pk", key_value=_CAMPAIGNS_PK,
+                             sort=dynamo.Range("begins_with", "sk", "CAMPAIGN#"), consistent=True):
         if item["status"] != ACTIVE:
             continue
         out.append({"campaignId": item["campaignId"], "budgetMicro": item["budget"], "grantedMicro": item["granted"],
@@ -329,7 +326,8 @@ def audit(campaign_id: str) -> dict[str, Any]:
     own figures must balance (granted + remaining == budget), and the per-account totals must
     add up to what the campaign says it granted. Two Queries' worth of reads."""
     campaign = _load(campaign_id)
-    grantees = dynamo.query_prefix(settings.billing_table(), f"CAMPAIGN#{campaign_id}", "GRANTEE#")
+    grantees = dynamo.query_all(settings.get().billing_table, key_name="pk", key_value=f"CAMPAIGN#{campaign_id}",
+                                 sort=dynamo.Range("begins_with", "sk", "GRANTEE#"), consistent=True)
     by_accounts = sum(g.get("granted", 0) for g in grantees)
     grants_by_accounts = sum(g.get("grantCount", 0) for g in grantees)
     problems = []

@@ -1,7 +1,7 @@
-"""Domain errors. Each carries a stable code and the HTTP status a handler maps it to.
+"""Domain errors. Each class carries a stable code; the HTTP status of each class lives in one
+table at the edge (billing_core.api.errors), so the core never speaks HTTP.
 
-The core raises these; handlers never build error bodies themselves, so every error a caller
-sees has the same shape: {"error": {"code", "message", "details"}}.
+Every error a caller sees has the same shape: {"error": {"code", "message", "details"}}.
 """
 
 from __future__ import annotations
@@ -10,70 +10,88 @@ from typing import Any
 
 
 class BillingError(Exception):
-    status = 400
     code = "BAD_REQUEST"
 
-    def __init__(self, message: str, *, code: str | None = None, details: dict[str, Any] | None = None):
+    def __init__(self, message: str, *, code: str | None = None, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.message = message
         if code:
             self.code = code
-        self.details = details or {}
+        self.details: dict[str, Any] = details or {}
+
+
+class BadRequest(BillingError):
+    """The request cannot be read at all (malformed JSON, a cursor this API did not issue)."""
+
+    code = "BAD_REQUEST"
 
 
 class InvalidInput(BillingError):
-    status = 422
+    """The request was read but one of its values is refused."""
+
     code = "VALIDATION_ERROR"
 
 
 class Unauthorized(BillingError):
-    status = 401
     code = "UNAUTHORIZED"
 
 
 class Forbidden(BillingError):
-    status = 403
     code = "FORBIDDEN"
 
 
 class NotFound(BillingError):
-    status = 404
     code = "NOT_FOUND"
 
 
 class Conflict(BillingError):
-    status = 409
     code = "CONFLICT"
 
 
-class InsufficientCredit(BillingError):
-    status = 402
+class PaymentRequired(BillingError):
+    """Work cannot go ahead until someone pays: credit or a plan's quota is exhausted."""
+
+    code = "PAYMENT_REQUIRED"
+
+
+class InsufficientCredit(PaymentRequired):
     code = "INSUFFICIENT_CREDIT"
 
 
-class QuotaExceeded(BillingError):
+class QuotaExceeded(PaymentRequired):
     """A plan's monthly limit would be crossed (hard limits on). details name the quota."""
 
-    status = 402
     code = "QUOTA_EXCEEDED"
 
 
 class PayloadTooLarge(BillingError):
-    status = 413
     code = "PAYLOAD_TOO_LARGE"
 
 
+class UnsupportedMediaType(BillingError):
+    code = "UNSUPPORTED_MEDIA_TYPE"
+
+
 class RateLimited(BillingError):
-    status = 429
     code = "RATE_LIMITED"
 
-    def __init__(self, message: str, *, retry_after: int, details: dict[str, Any] | None = None):
+    def __init__(self, message: str, *, retry_after: int, details: dict[str, Any] | None = None) -> None:
         super().__init__(message, details=details)
         self.retry_after = retry_after
 
 
-class Contention(BillingError):
-    """Optimistic retries ran out: other writers kept changing the same items. Safe to retry."""
+class UpstreamUnavailable(BillingError):
+    """A third party this request depends on (a payment provider) did not answer usefully."""
 
-    status = 503
+    code = "UPSTREAM_UNAVAILABLE"
+
+
+class Contention(BillingError):
+    """Bounded retries ran out: other writers kept changing the same items, or the table kept
+    refusing writes. Nothing was applied; the same request is safe to retry."""
+
     code = "CONTENTION"
+
+
+class ConfigurationError(RuntimeError):
+    """The function's environment is not usable; raised at cold start, never per request."""

@@ -33,7 +33,7 @@ def parse_micro(value: object, *, field: str = "amount", allow_zero: bool = Fals
         raise ValueError(f"{field} must not be negative")
     if amount == 0 and not (allow_zero or signed):
         raise ValueError(f"{field} must be greater than zero")
-    ceiling = settings.ceiling_micro()
+    ceiling = settings.get().ceiling_micro
     if abs(amount) > ceiling:
         raise ValueError(f"{field} exceeds the ceiling of {ceiling} micro-units")
     return amount

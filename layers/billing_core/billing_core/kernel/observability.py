@@ -1,26 +1,42 @@
-"""Business metrics in CloudWatch EMF (Powertools Metrics): the numbers the alarms watch.
+"""One Logger, one Metrics and one Tracer for the whole core (Powertools).
 
-Handlers and jobs call count()/gauge(); http.handler and the job handlers flush once per
-invocation, and only when something was recorded (an empty flush would only log a warning).
-The namespace and service come from POWERTOOLS_METRICS_NAMESPACE / POWERTOOLS_SERVICE_NAME
-(template Globals), read when the first metric is recorded.
+- logger: JSON lines; the HTTP edge sets the API Gateway request id as the correlation id.
+  Nothing logs a secret or a token: settings hold secrets as SecretStr, the edge logs error
+  codes, never bodies or headers.
+- metrics: business metrics in CloudWatch EMF, the numbers the alarms watch. count()/gauge()
+  record; the edge and the job wrapper flush once per invocation, only when something was
+  recorded (an empty flush would only log a warning).
+- tracer: X-Ray (the template turns tracing on). It patches boto3, so every DynamoDB and SQS call
+  is a subsegment of the invocation; handlers and jobs are captured by the edge and `job`.
+  Powertools disables it outside Lambda (tests, the local stack).
+
+Service and namespace come from POWERTOOLS_SERVICE_NAME / POWERTOOLS_METRICS_NAMESPACE.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from aws_lambda_powertools import Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "billing"
+
+logger = Logger(service=SERVICE)
+tracer = Tracer(service=SERVICE)
 _metrics: Metrics | None = None
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def metrics() -> Metrics:
     global _metrics
     if _metrics is None:
         _metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "CreditBilling",
-                           service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "billing")
+                           service=SERVICE)
     return _metrics
 
 
@@ -35,3 +51,17 @@ def gauge(name: str, value: float, unit: MetricUnit = MetricUnit.Count) -> None:
 def flush() -> None:
     if _metrics is not None and _metrics.metric_set:
         _metrics.flush_metrics()
+
+
+def job(handler: F) -> F:
+    """A scheduled or queue-driven entry point: Lambda context in the logs, traced, metrics
+    flushed at the end whatever happens."""
+
+    @functools.wraps(handler)
+    def run(event: Any, context: Any) -> Any:
+        try:
+            return handler(event, context)
+        finally:
+            flush()
+
+    return tracer.capture_lambda_handler(logger.inject_lambda_context(clear_state=True)(run))  # type: ignore[no-any-return]

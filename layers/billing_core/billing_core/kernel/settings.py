@@ -1,83 +1,98 @@
-"""Environment-driven settings, read at call time so tests and the local stack can set them."""
+"""The function's configuration, validated once per environment (pydantic).
+
+Every value comes from the environment the template gives the function. `get()` validates it
+the first time and again only when one of the variables changes (tests and the local stack set
+them), so a request never re-parses configuration. A value that does not validate raises
+ConfigurationError naming the variable, never its value: handlers call `get()` at import, so a
+bad configuration fails the cold start with that message instead of failing requests.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from billing_core.kernel.errors import ConfigurationError
 
 DEFAULT_CEILING_MICRO = 1_000_000_000_000
 
-
-def _int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "")
-    return int(raw) if raw.strip() else default
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
 
 
-def billing_table() -> str:
-    return os.environ.get("BILLING_TABLE", "BillingTable")
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    billing_table: str = Field("BillingTable", alias="BILLING_TABLE", min_length=3)
+    ledger_table: str = Field("LedgerTable", alias="LEDGER_TABLE", min_length=3)
+    ceiling_micro: int = Field(DEFAULT_CEILING_MICRO, alias="BILLING_CEILING_MICRO", ge=1, le=10**18)
+    config_cache_seconds: float = Field(5.0, alias="BILLING_CONFIG_CACHE_SECONDS", ge=0, le=86400)
+    rate_limit_internal: int = Field(200, alias="BILLING_RATE_LIMIT_INTERNAL_PER_MIN", ge=1)
+    rate_limit_admin: int = Field(30, alias="BILLING_RATE_LIMIT_ADMIN_PER_MIN", ge=1)
+    hard_limits: bool = Field(True, alias="ENABLE_BILLING_HARD_LIMITS")
+    default_plan_slug: Slug = Field("starter", alias="BILLING_DEFAULT_PLAN_SLUG")
+    work_queue_url: str = Field("", alias="WORK_QUEUE_URL")
+    retry_base_seconds: int = Field(30, alias="BILLING_RETRY_BASE_SECONDS", ge=0, le=900)
+    max_work_attempts: int = Field(6, alias="BILLING_MAX_WORK_ATTEMPTS", ge=1, le=100)
+
+    # Tokens (api.auth). Each function is given only the secrets of the callers it serves.
+    internal_jwt_secret: SecretStr = Field(SecretStr(""), alias="BILLING_INTERNAL_JWT_SECRET")
+    admin_jwt_secret: SecretStr = Field(SecretStr(""), alias="BILLING_ADMIN_JWT_SECRET")
+    admin_jwt_secret_prev: SecretStr = Field(SecretStr(""), alias="BILLING_ADMIN_JWT_SECRET_PREV")
+    user_jwt_secret: SecretStr = Field(SecretStr(""), alias="BILLING_USER_JWT_SECRET")
+    internal_issuer: str = Field("loa-finn", alias="BILLING_INTERNAL_JWT_ISSUER")
+    internal_audience: str = Field("arrakis-internal", alias="BILLING_INTERNAL_JWT_AUDIENCE")
+    admin_audience: str = Field("arrakis-billing-admin", alias="BILLING_ADMIN_JWT_AUDIENCE")
+    user_audience: str | None = Field(None, alias="BILLING_USER_JWT_AUDIENCE")
+    user_issuer: str | None = Field(None, alias="BILLING_USER_JWT_ISSUER")
+
+    # Payments (payments.*): an empty secret refuses that provider's webhooks; an empty key
+    # records top-ups without a provider invoice.
+    nowpayments_ipn_secret: SecretStr = Field(SecretStr(""), alias="NOWPAYMENTS_IPN_SECRET")
+    stripe_webhook_secret: SecretStr = Field(SecretStr(""), alias="STRIPE_WEBHOOK_SECRET")
+    nowpayments_api_key: SecretStr = Field(SecretStr(""), alias="NOWPAYMENTS_API_KEY")
+    stripe_secret_key: SecretStr = Field(SecretStr(""), alias="STRIPE_SECRET_KEY")
+    public_url: str = Field("", alias="BILLING_PUBLIC_URL")
+    topup_success_url: str = Field("", alias="TOPUP_SUCCESS_URL")
+    topup_cancel_url: str = Field("", alias="TOPUP_CANCEL_URL")
+
+    def require(self, *fields: str) -> Settings:
+        """Fail (at cold start) unless each named secret or value is set."""
+        missing = [self._env_name(name) for name in fields if not _present(getattr(self, name))]
+        if missing:
+            raise ConfigurationError(f"this function needs {', '.join(missing)} set in its environment")
+        return self
+
+    @classmethod
+    def _env_name(cls, field: str) -> str:
+        return cls.model_fields[field].alias or field
 
 
-def ledger_table() -> str:
-    return os.environ.get("LEDGER_TABLE", "LedgerTable")
+def _present(value: object) -> bool:
+    if isinstance(value, SecretStr):
+        return bool(value.get_secret_value())
+    return bool(value)
 
 
-def ceiling_micro() -> int:
-    return _int("BILLING_CEILING_MICRO", DEFAULT_CEILING_MICRO)
+_NAMES = tuple(field.alias for field in Settings.model_fields.values() if field.alias)
+_cache: tuple[tuple[str | None, ...], Settings] | None = None
 
 
-def config_cache_seconds() -> float:
-    return float(os.environ.get("BILLING_CONFIG_CACHE_SECONDS", "5") or 0)
+def parse(environ: Mapping[str, str]) -> Settings:
+    """Validate a whole environment; empty values mean unset (the default applies)."""
+    given = {name: environ[name] for name in _NAMES if environ.get(name, "").strip()}
+    try:
+        return Settings.model_validate(given)
+    except ValidationError as exc:  # name the variable and the rule, never the value
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ConfigurationError(f"invalid configuration: {problems}") from None
 
 
-def rate_limit_internal() -> int:
-    return _int("BILLING_RATE_LIMIT_INTERNAL_PER_MIN", 200)
-
-
-def rate_limit_admin() -> int:
-    return _int("BILLING_RATE_LIMIT_ADMIN_PER_MIN", 30)
-
-
-def secret(name: str) -> str:
-    return os.environ.get(name, "")
-
-
-def jwt_internal_issuer() -> str:
-    return os.environ.get("BILLING_INTERNAL_JWT_ISSUER", "loa-finn")
-
-
-def jwt_internal_audience() -> str:
-    return os.environ.get("BILLING_INTERNAL_JWT_AUDIENCE", "arrakis-internal")
-
-
-def jwt_admin_audience() -> str:
-    return os.environ.get("BILLING_ADMIN_JWT_AUDIENCE", "arrakis-billing-admin")
-
-
-def jwt_user_audience() -> str | None:
-    return os.environ.get("BILLING_USER_JWT_AUDIENCE") or None
-
-
-def jwt_user_issuer() -> str | None:
-    return os.environ.get("BILLING_USER_JWT_ISSUER") or None
-
-
-def hard_limits_enabled() -> bool:
-    """Quota hard limits are on unless ENABLE_BILLING_HARD_LIMITS is explicitly false."""
-    return os.environ.get("ENABLE_BILLING_HARD_LIMITS", "true").strip().lower() not in ("false", "0", "no", "off")
-
-
-def default_plan_slug() -> str:
-    return os.environ.get("BILLING_DEFAULT_PLAN_SLUG", "").strip() or "starter"
-
-
-def work_queue_url() -> str:
-    return os.environ.get("WORK_QUEUE_URL", "")
-
-
-def retry_base_seconds() -> int:
-    """First backoff step of the work queue; doubles per attempt (capped at SQS's 900 s)."""
-    return _int("BILLING_RETRY_BASE_SECONDS", 30)
-
-
-def max_work_attempts() -> int:
-    """Attempts (work queue + DLQ processor) before an item is parked for manual review."""
-    return _int("BILLING_MAX_WORK_ATTEMPTS", 6)
+def get() -> Settings:
+    global _cache
+    fingerprint = tuple(os.environ.get(name) for name in _NAMES)
+    if _cache is None or _cache[0] != fingerprint:
+        _cache = (fingerprint, parse(os.environ))
+    return _cache[1]

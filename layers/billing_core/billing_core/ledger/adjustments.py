@@ -1,14 +1,18 @@
-"""Operator balance changes: set or adjust a balance, refunds. Audited, exactly-once, negative allowed.
+"""Operator balance changes: set or adjust a balance, and the debit mechanics refunds reuse.
+Audited, exactly-once, negative allowed.
 
 A change is computed against one read of the pool and written in one transaction whose
-conditions pin that read: every live lot's `available` and the pool's debt/unbacked holds must
-still be what was read, so `previousBalanceMicro` is the balance the change really replaced and
-`newBalanceMicro` the one it really left (a concurrent reserve makes the write retry instead).
+conditions pin that read: every live lot's `available` and the pool item's debt, unbacked holds
+and seq must still be what was read, so `previousBalanceMicro` is the balance the change really
+replaced and `newBalanceMicro` the one it really left (a concurrent reserve makes it read again).
 
 - Credit (delta > 0): a new lot (sourceType `adjustment`), settling the pool's debt first.
 - Debit (delta < 0): live lots in draw-down order, available -> consumed; what they cannot
   cover becomes debt (a negative balance), settled first by the next deposit.
 Lifetime paid totals are never touched here: only payments add to them.
+
+Calls: GetItem (idempotency, when keyed) + GetItem (lifetime totals) + per attempt Query (the
+pool) + TransactWriteItems.
 """
 
 from __future__ import annotations
@@ -17,57 +21,22 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from billing_core.kernel import clock, money, settings
-from billing_core.kernel.errors import Contention, InvalidInput
-from billing_core.ledger import idempotency, lots
-from billing_core.ledger.entries import Entry
-from billing_core.store import dynamo, keys
-from billing_core.store.ratelimit import RateCharge
+from billing_core.kernel import clock, ids, retry, settings
+from billing_core.kernel.context import Context
+from billing_core.kernel.errors import InvalidInput
+from billing_core.ledger import idempotency
+from billing_core.ledger.lots import new_lot, plan_draw
+from billing_core.ledger.model import BalanceChanged, Entry
+from billing_core.store import accounts as account_store
+from billing_core.store import dynamo
+from billing_core.store import entries as entry_store
+from billing_core.store import lots as lot_store
 
 MAX_LIVE_LOTS = 90  # one transaction holds at most 100 actions
-ATTEMPTS = 6
-
-
-def lifetime_totals(account_id: str) -> dict[str, int]:
-    item = dynamo.get(settings.billing_table(), keys.account_totals_key(account_id)) or {}
-    return {"paid": item.get("lifetimePaid", 0), "refunded": item.get("lifetimeRefunded", 0)}
-
-
-def _pool_condition(account_id: str, pool_id: str, pool: lots.PoolSnapshot, update: str | None,
-                    values: dict[str, Any]) -> dynamo.Action:
-    """The pool's item must hold what was read (debt, unbacked holds, and seq: no lot created
-    since); it is always written, bumping seq, so two exact changes never commit from one read."""
-    parts, vals = [], {**values, ":zero": 0, ":one": 1}
-    for name, seen in (("#debt", pool.debt), ("#unb", pool.unbacked), ("#seq", pool.seq)):
-        placeholder = f":seen{name[1:]}"
-        vals[placeholder] = seen
-        if seen == 0:
-            parts.append(f"(attribute_not_exists({name}) OR {name} = {placeholder})")
-        else:
-            parts.append(f"{name} = {placeholder}")
-    condition = " AND ".join(parts)
-    names = {"#debt": "debt", "#unb": "unbacked", "#seq": "seq"}
-    vals[":pool"], vals[":acct"] = pool_id, account_id
-    bump = "#seq = if_not_exists(#seq, :zero) + :one, poolId = :pool, accountId = :acct"
-    expression = f"{update}, {bump}" if update else f"SET {bump}"
-    return dynamo.update(settings.billing_table(), lots.debt_key(account_id, pool_id), expression,
-                         condition=condition, names=names, values=vals, tag="pool")
-
-
-def _lot_pin(account_id: str, lot: lots.Lot, take: int, tag: str) -> dynamo.Action:
-    """Pin a live lot at the `available` that was read; with take > 0 also move available -> consumed."""
-    key = lots.lot_key(account_id, lot.sk)
-    names = {"#av": "available"}
-    values: dict[str, Any] = {":seen": lot.available}
-    if take == 0:
-        return dynamo.check(settings.billing_table(), key, "#av = :seen", names=names, values=values, tag=tag)
-    names["#cs"] = "consumed"
-    values[":t"] = take
-    return dynamo.update(settings.billing_table(), key, "SET #av = #av - :t, #cs = #cs + :t",
-                         condition="#av = :seen", names=names, values=values, tag=tag)
 
 
 def change_balance(
+    ctx: Context,
     *,
     account_id: str,
     pool_id: str,
@@ -75,40 +44,37 @@ def change_balance(
     delta: int | None,
     entry_type: str,
     reason: str,
-    actor: str,
-    rate: RateCharge | None,
     idempotency_key: str | None,
     request: dict[str, Any],
     extra_actions: Sequence[dynamo.Action] = (),
-    response_extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+    refunded: int | None = None,
+    order_id: str | None = None,
+) -> BalanceChanged:
     """Set the pool's balance to `target`, or move it by `delta` (signed). One transaction."""
-    if keys.is_system_account(account_id):
+    if ids.is_system_account(account_id):
         raise InvalidInput("system account balances are revenue shares; they cannot be adjusted",
                            code="SYSTEM_ACCOUNT")
     if (target is None) == (delta is None):
         raise InvalidInput("give exactly one of balanceMicro and deltaMicro", code="INVALID_ADJUSTMENT")
     scope = entry_type
     req_hash = idempotency.request_hash({"op": entry_type, "accountId": account_id, "poolId": pool_id, **request})
-    if idempotency_key:
-        original = idempotency.replay(scope, idempotency_key, req_hash)
-        if original is not None:
-            return original
-    table = settings.billing_table()
-    lifetime_paid = lifetime_totals(account_id)["paid"]  # informational; balance changes never move it
-    for _ in range(ATTEMPTS):
+    original = idempotency.replay(scope, idempotency_key, req_hash, BalanceChanged)
+    if original is not None:
+        return original
+    lifetime_paid, _ = account_store.lifetime_totals(account_id)  # informational; never moved here
+    ceiling = settings.get().ceiling_micro
+
+    def attempt() -> BalanceChanged:
         now_iso = clock.iso(clock.now())
-        pool = lots.read_pool(account_id, pool_id)
-        live = [lot for lot in pool.lots
-                if (lot.expires_at is None or lot.expires_at > now_iso) and (lot.available or lot.reserved)]
+        pool = lot_store.read_pool(account_id, pool_id)
+        live = [lot for lot in pool.lots if lot.live(now_iso) and (lot.available or lot.reserved)]
         if len(live) > MAX_LIVE_LOTS:
-            raise InvalidInput("this pool has too many live lots to adjust in one transaction",
-                               code="TOO_MANY_LOTS")
+            raise InvalidInput("this pool has too many live lots to adjust in one transaction", code="TOO_MANY_LOTS")
         previous = pool.available(now_iso)
         change = target - previous if target is not None else delta
         assert change is not None
         new = previous + change
-        if abs(new) > settings.ceiling_micro() or abs(change) > settings.ceiling_micro():
+        if abs(new) > ceiling or abs(change) > ceiling:
             raise InvalidInput("the resulting balance would exceed the ceiling", code="CEILING_EXCEEDED")
         entry_id = f"{entry_type}_{uuid.uuid4().hex}"
         metadata: dict[str, Any] = {"reason": reason, "previousBalanceMicro": previous, "newBalanceMicro": new}
@@ -116,59 +82,46 @@ def change_balance(
         lot_id = None
         if change > 0:
             settle = min(pool.debt, change)
-            lot_id = f"lot_{uuid.uuid4().hex}"
-            actions.append(dynamo.put(table, {
-                "pk": keys.account_pk(account_id),
-                "sk": keys.lot_sk(pool_id, None, now_iso, lot_id),
-                "lotId": lot_id, "accountId": account_id, "poolId": pool_id,
-                "original": change, "available": change - settle, "reserved": 0, "consumed": settle,
-                "sourceType": "adjustment", "description": reason, "expiresAt": None,
-                "createdAt": now_iso, "createdBy": actor,
-            }, tag="lot", condition="attribute_not_exists(pk)"))
-            actions += [_lot_pin(account_id, lot, 0, f"lot:{i}") for i, lot in enumerate(live)]
-            update = "SET #debt = #debt - :s" if settle else None
-            actions.append(_pool_condition(account_id, pool_id, pool, update, {":s": settle} if settle else {}))
+            created = new_lot(account_id, pool_id, change, settle=settle, source_type="adjustment",
+                              description=reason, expires_at=None, now_iso=now_iso)
+            lot_id = created.lot_id
+            actions.append(lot_store.put(created, created_by=ctx.actor))
+            actions += [lot_store.pin(lot, 0, f"lot:{i}") for i, lot in enumerate(live)]
+            actions.append(lot_store.pin_pool(account_id, pool_id, pool, debt_change=-settle))
             metadata.update(direction="credit", settledDebtMicro=settle)
         else:
             remaining = -change
             takes = {}
-            for lot, take in lots.plan_draw(live, remaining, now_iso):
+            for lot, take in plan_draw(live, remaining, now_iso):
                 takes[lot.sk] = take
                 remaining -= take
-            actions += [_lot_pin(account_id, lot, takes.get(lot.sk, 0), f"lot:{i}") for i, lot in enumerate(live)]
-            update = "SET #debt = if_not_exists(#debt, :zero) + :rest" if remaining else None
-            values = {":rest": remaining} if remaining else {}
-            actions.append(_pool_condition(account_id, pool_id, pool, update, values))
+            actions += [lot_store.pin(lot, takes.get(lot.sk, 0), f"lot:{i}") for i, lot in enumerate(live)]
+            actions.append(lot_store.pin_pool(account_id, pool_id, pool, debt_change=remaining))
             metadata.update(direction="debit" if change else "none", fromLotsMicro=-change - remaining,
                             toDebtMicro=remaining)
-        response = {
-            "accountId": account_id, "poolId": pool_id,
-            "previousBalanceMicro": money.fmt(previous), "newBalanceMicro": money.fmt(new),
-            "deltaMicro": money.fmt(change), "reason": reason, "entryId": entry_id, "entryType": entry_type,
-            "lifetimePaidMicro": money.fmt(lifetime_paid),
-            "createdAt": now_iso, **(response_extra or {}),
-        }
-        actions.append(Entry(
+        result = BalanceChanged(
+            account_id=account_id, pool_id=pool_id, previous_balance_micro=previous, new_balance_micro=new,
+            delta_micro=change, reason=reason, entry_id=entry_id, entry_type=entry_type,
+            lifetime_paid_micro=lifetime_paid, created_at=now_iso, refunded_micro=refunded, order_id=order_id)
+        actions.append(entry_store.put(Entry(
             account_id=account_id, pool_id=pool_id, entry_type=entry_type, amount=abs(change), entry_id=entry_id,
-            created_at=now_iso, actor=actor, description=reason, lot_id=lot_id, metadata=metadata,
-        ).action())
+            created_at=now_iso, actor=ctx.actor, description=reason, lot_id=lot_id, metadata=metadata)))
         actions += list(extra_actions)
         try:
-            return idempotency.commit(actions, rate, scope=scope, key=idempotency_key, req_hash=req_hash,
-                                      response=response)
+            return idempotency.commit(actions, ctx, scope=scope, key=idempotency_key, req_hash=req_hash,
+                                      result=result)
         except dynamo.TransactionCancelled as cancelled:
-            if cancelled.failed_tags("lot") or "pool" in cancelled.failed or cancelled.conflict:
-                continue  # the pool moved under us: read it again
+            if cancelled.failed_tags("lot") or "pool" in cancelled.failed:
+                raise retry.Again("the pool moved under us") from cancelled
             raise
-    raise Contention("the account's balance kept changing; retry the request")
+
+    return retry.bounded(attempt, what="the account's balance")
 
 
-def adjust(*, account_id: str, pool_id: str, balance: int | None, delta: int | None, reason: str, actor: str,
-           rate: RateCharge | None, idempotency_key: str | None) -> dict[str, Any]:
+def adjust(ctx: Context, *, account_id: str, pool_id: str, balance: int | None, delta: int | None, reason: str,
+           idempotency_key: str | None) -> BalanceChanged:
     if delta == 0:
         raise InvalidInput("deltaMicro must not be zero", code="INVALID_ADJUSTMENT")
     return change_balance(
-        account_id=account_id, pool_id=pool_id, target=balance, delta=delta, entry_type="adjustment",
-        reason=reason, actor=actor, rate=rate, idempotency_key=idempotency_key,
-        request={"balance": balance, "delta": delta, "reason": reason},
-    )
+        ctx, account_id=account_id, pool_id=pool_id, target=balance, delta=delta, entry_type="adjustment",
+        reason=reason, idempotency_key=idempotency_key, request={"balance": balance, "delta": delta, "reason": reason})

@@ -3,46 +3,39 @@ separately maintained total that could drift from them."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from typing import Any
-
-from billing_core.kernel import clock, money, settings
-from billing_core.store import dynamo, keys
-
-
-def _available(totals: dict[str, int]) -> int:
-    return totals["available"] - totals["debt"] - totals["unbacked"]
+from billing_core.kernel import clock
+from billing_core.ledger.model import Balance, PoolBalance, PoolSnapshot
+from billing_core.store import accounts as account_store
+from billing_core.store import lots as lot_store
 
 
-def balance(account_id: str, pool_id: str | None = None) -> dict[str, Any]:
-    items = dynamo.query_prefix(settings.billing_table(), keys.account_pk(account_id), keys.balance_prefix(pool_id))
+def _pool(pool_id: str, pool: PoolSnapshot, now_iso: str) -> PoolBalance:
+    live = sum(lot.available for lot in pool.lots if lot.live(now_iso))
+    expired = sum(lot.available for lot in pool.lots if not lot.live(now_iso))
+    return PoolBalance(
+        pool_id=pool_id,
+        # Soft mode: debt is owed and unbacked reservations are held from the pool, so both show
+        # as negative availability; the unbacked holds count as reserved.
+        available_micro=live - pool.debt - pool.unbacked,
+        reserved_micro=sum(lot.reserved for lot in pool.lots) + pool.unbacked,
+        consumed_micro=sum(lot.consumed for lot in pool.lots),
+        expired_micro=expired,
+        debt_micro=pool.debt,
+    )
+
+
+def balance(account_id: str, pool_id: str | None = None) -> Balance:
+    """One Query. An asked-for pool that holds nothing answers with zeros."""
     now_iso = clock.iso(clock.now())
-    pools: dict[str, dict[str, int]] = defaultdict(
-        lambda: {"available": 0, "reserved": 0, "consumed": 0, "expired": 0, "debt": 0, "unbacked": 0})
-    for item in items:
-        totals = pools[item["poolId"]]
-        if "#DEBT" in item["sk"]:
-            totals["debt"] += item.get("debt", 0)
-            totals["unbacked"] += item.get("unbacked", 0)
-            continue
-        expired = item.get("expiresAt") is not None and item["expiresAt"] <= now_iso
-        totals["expired" if expired else "available"] += item["available"]
-        totals["reserved"] += item["reserved"]
-        totals["consumed"] += item["consumed"]
+    pools = lot_store.read_account(account_id, pool_id)
     if pool_id and pool_id not in pools:
-        pools[pool_id]  # an empty pool still answers with zeros
-    out = []
-    for pid in sorted(pools):
-        t = pools[pid]
-        out.append({
-            "poolId": pid,
-            # Soft mode: debt is owed and unbacked reservations are held from the pool, so both
-            # show as negative availability; the unbacked holds count as reserved.
-            "availableMicro": money.fmt(_available(t)),
-            "reservedMicro": money.fmt(t["reserved"] + t["unbacked"]),
-            "consumedMicro": money.fmt(t["consumed"]),
-            "expiredMicro": money.fmt(t["expired"]),
-            "debtMicro": money.fmt(t["debt"]),
-        })
-    total = sum(_available(pools[p]) for p in pools)
-    return {"accountId": account_id, "pools": out, "totalAvailableMicro": money.fmt(total)}
+        pools[pool_id] = PoolSnapshot(lots=[])
+    shown = [_pool(pid, pools[pid], now_iso) for pid in sorted(pools)]
+    return Balance(account_id, shown, sum(p.available_micro for p in shown))
+
+
+def operator_balance(account_id: str, pool_id: str | None = None) -> Balance:
+    """An operator's view adds the lifetime totals (two calls: the Query and one GetItem)."""
+    paid, refunded = account_store.lifetime_totals(account_id)
+    view = balance(account_id, pool_id)
+    return Balance(view.account_id, view.pools, view.total_available_micro, paid, refunded)

@@ -4,26 +4,21 @@ re-running a deploy cannot flip a live system back to shadow or undo an operator
 
 from __future__ import annotations
 
-from billing_core.kernel import clock, settings
+from billing_core.kernel import clock, ids
 from billing_core.ledger import config
 from billing_core.quotas import plans
-from billing_core.store import dynamo, keys
+from billing_core.store import accounts as account_store
+from billing_core.store import config as config_store
 
 
 def seed() -> dict[str, list[str]]:
-    table = settings.billing_table()
-    created, kept = [], []
     now_iso = clock.iso(clock.now())
-    items = [("config", config.seed_item())]
-    for account_id in keys.SYSTEM_ACCOUNTS:
-        items.append((account_id, {
-            **keys.system_account_key(account_id), "accountId": account_id,
-            "entityType": "system", "createdAt": now_iso,
-        }))
-    for plan_item in plans.seed_items():
-        items.append((f"plan:{plan_item['slug']}", plan_item))
-    for name, item in items:
-        (created if dynamo.put_item(table, item, condition="attribute_not_exists(pk)") else kept).append(name)
+    made = {"config": config_store.seed(config.seed_item())}
+    for account_id in ids.SYSTEM_ACCOUNTS:
+        made[account_id] = account_store.seed_system_account(account_id, now_iso)
+    for plan in plans.DEFAULT_PLANS:
+        made[f"plan:{plan.slug}"] = plans.seed(plan)
     config.invalidate()
     plans.invalidate()
-    return {"created": created, "kept": kept}
+    return {"created": [name for name, new in made.items() if new],
+            "kept": [name for name, new in made.items() if not new]}

@@ -10,13 +10,15 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from billing_core.kernel import clock, settings
-from billing_core.store import dynamo, keys
+from billing_core.kernel import clock, ids, retry
+from billing_core.kernel.context import Context
+from billing_core.kernel.errors import InvalidInput
+from billing_core.ledger.model import MODES
+from billing_core.store import config as store
+from billing_core.store import dynamo, transaction
 from billing_core.store.cached import Cached
-
-MODES = ("shadow", "soft", "live")
 
 # Basis points of each finalized (consumed) amount credited to the system accounts.
 DEFAULT_REVENUE_SHARES: dict[str, int] = {
@@ -55,20 +57,35 @@ class BillingConfig:
         return BillingConfig("shadow", dict(DEFAULT_REVENUE_SHARES), copy.deepcopy(DEFAULT_PRICING))
 
 
-def _load() -> BillingConfig:
-    item = dynamo.get(settings.billing_table(), keys.CONFIG_KEY)
-    return _from_item(item) if item else BillingConfig.defaults()
+@dataclass(frozen=True)
+class Pricing:
+    billing_mode: str
+    pools: list[dict[str, Any]]
+    rates: list[dict[str, Any]]
+    tiers: list[dict[str, Any]]
+    source: str  # config | defaults (the table could not be read)
 
 
-_cache: Cached[BillingConfig] = Cached(_load)
+@dataclass(frozen=True)
+class ModeChanged:
+    mode: str
+    previous_mode: str
+    updated_at: str
+    updated_by: str
 
 
-def invalidate() -> None:
-    _cache.invalidate()
+@dataclass(frozen=True)
+class SharesChanged:
+    revenue_shares: dict[str, int]
+    previous_revenue_shares: dict[str, int]
+    updated_at: str
+    updated_by: str
 
 
-def _from_item(item: dict[str, Any]) -> BillingConfig:
+def _from_item(item: dict[str, Any] | None) -> BillingConfig:
     defaults = BillingConfig.defaults()
+    if item is None:
+        return defaults
     mode = item.get("mode")
     return BillingConfig(
         mode=mode if mode in MODES else defaults.mode,
@@ -78,119 +95,98 @@ def _from_item(item: dict[str, Any]) -> BillingConfig:
     )
 
 
+_cache: Cached[BillingConfig] = Cached(lambda: _from_item(store.load()))
+
+
+def invalidate() -> None:
+    _cache.invalidate()
+
+
 def current() -> BillingConfig:
     """The config item, or the documented defaults (shadow mode) when it does not exist yet."""
     return _cache.get()
 
 
-def current_or_defaults() -> tuple[BillingConfig, bool]:
-    """For public reads that must answer even when the table is unreadable: (config, from_defaults)."""
+def describe() -> BillingConfig:
+    return current()
+
+
+def pricing() -> Pricing:
+    """Public pricing; answers the defaults when the table is unreadable."""
     try:
-        return current(), False
+        cfg, source = current(), "config"
     except Exception:
-        return BillingConfig.defaults(), True
+        cfg, source = BillingConfig.defaults(), "defaults"
+    return Pricing(cfg.mode, cfg.pricing.get("pools", []), cfg.pricing.get("rates", []), cfg.pricing.get("tiers", []),
+                   source)
 
 
 def seed_item() -> dict[str, Any]:
     defaults = BillingConfig.defaults()
-    return {
-        **keys.CONFIG_KEY,
-        "mode": defaults.mode,
-        "revenueShares": defaults.revenue_shares,
-        "pricing": defaults.pricing,
-        "updatedAt": clock.iso(clock.now()),
-        "updatedBy": "bootstrap",
-    }
+    return {"mode": defaults.mode, "revenueShares": defaults.revenue_shares, "pricing": defaults.pricing,
+            "updatedAt": clock.iso(clock.now()), "updatedBy": "bootstrap"}
 
 
-def _audited_update(*, actor: str, rate: Any, action: str,
-                    build: Callable[[dict[str, Any] | None, str], tuple[dynamo.Action, dict[str, Any], dict[str, Any]]],
-                    ) -> dict[str, Any]:
+def _defaults_map() -> dict[str, Any]:
+    defaults = BillingConfig.defaults()
+    return {"mode": defaults.mode, "revenueShares": defaults.revenue_shares, "pricing": defaults.pricing}
+
+
+T = TypeVar("T")
+
+
+def _audited(ctx: Context, action: str,
+             build: Callable[[dict[str, Any] | None, str], tuple[dynamo.Action, dict[str, Any], T]]) -> T:
     """One audited config change in one transaction: `build(item, now)` returns the update
-    (tag "config", conditioned on what it read), the audit fields and the response. When the
-    item changed meanwhile, read it again and rebuild."""
-    from billing_core.kernel.errors import Contention
-    from billing_core.store import ratelimit
-
-    table = settings.billing_table()
-    for _ in range(5):
-        item = dynamo.get(table, keys.CONFIG_KEY)
+    (conditioned on what it read), the audit fields and the result. When the item changed
+    meanwhile, read it again and rebuild. Calls per attempt: GetItem + TransactWriteItems."""
+    def attempt() -> T:
+        item = store.load()
         now_iso = clock.iso(clock.now())
-        update, audit, response = build(item, now_iso)
-        actions = [update, dynamo.put(table, {"pk": "AUDIT#config", "sk": f"{now_iso}#{actor}", "action": action,
-                                              **audit, "actor": actor, "at": now_iso}, tag="audit")]
+        update, audit, result = build(item, now_iso)
         try:
-            ratelimit.transact(actions, rate)
+            transaction.commit([update, store.audit(action, audit, at=now_iso, by=ctx.actor)], ctx)
         except dynamo.TransactionCancelled as cancelled:
-            if "config" in cancelled.failed or cancelled.conflict:
-                continue
+            if "config" in cancelled.failed:
+                raise retry.Again("the config changed meanwhile") from cancelled
             raise
-        invalidate()
-        return response
-    raise Contention("the billing config kept changing; retry the request")
+        return result
+
+    result = retry.bounded(attempt, what="the billing config")
+    invalidate()
+    return result
 
 
-def set_mode(mode: str, *, actor: str, rate: Any) -> dict[str, Any]:
-    """Switch the billing mode, audited, in one transaction conditioned on the mode it replaces."""
-    from billing_core.kernel.errors import InvalidInput
-
+def set_mode(ctx: Context, mode: str) -> ModeChanged:
+    """Switch the billing mode, audited, conditioned on the mode it replaces."""
     if mode not in MODES:
         raise InvalidInput(f"mode must be one of {', '.join(MODES)}", code="INVALID_MODE")
 
-    def build(item: dict[str, Any] | None, now_iso: str) -> tuple[dynamo.Action, dict[str, Any], dict[str, Any]]:
-        previous = _from_item(item).mode if item else BillingConfig.defaults().mode
-        condition = "#m = :prev" if item and item.get("mode") else "attribute_not_exists(#m)"
-        defaults = BillingConfig.defaults()
-        values: dict[str, Any] = {":mode": mode, ":now": now_iso, ":by": actor, ":shares": defaults.revenue_shares,
-                                  ":pricing": defaults.pricing}
-        if item and item.get("mode"):
-            values[":prev"] = item["mode"]
-        update = dynamo.update(
-            settings.billing_table(), keys.CONFIG_KEY,
-            "SET #m = :mode, updatedAt = :now, updatedBy = :by, "
-            "revenueShares = if_not_exists(revenueShares, :shares), pricing = if_not_exists(pricing, :pricing)",
-            condition=condition, names={"#m": "mode"}, values=values, tag="config",
-        )
-        return (update, {"previousMode": previous, "mode": mode},
-                {"mode": mode, "previousMode": previous, "updatedAt": now_iso, "updatedBy": actor})
+    def build(item: dict[str, Any] | None, now_iso: str) -> tuple[dynamo.Action, dict[str, Any], ModeChanged]:
+        previous = _from_item(item).mode
+        seen = item.get("mode") if item else None
+        return (store.set_mode(mode, seen_mode=seen, at=now_iso, by=ctx.actor, defaults=_defaults_map()),
+                {"previousMode": previous, "mode": mode}, ModeChanged(mode, previous, now_iso, ctx.actor))
 
-    return _audited_update(actor=actor, rate=rate, action="set_mode", build=build)
+    return _audited(ctx, "set_mode", build)
 
 
-def set_revenue_shares(shares: dict[str, int], *, actor: str, rate: Any) -> dict[str, Any]:
+def set_revenue_shares(ctx: Context, shares: dict[str, int]) -> SharesChanged:
     """Replace the revenue shares (basis points per system account), audited. New reservations
     carry the shares in force when they were made, so a change never re-prices pending work."""
-    from billing_core.kernel.errors import InvalidInput
-
-    unknown = sorted(set(shares) - set(keys.SYSTEM_ACCOUNTS))
+    unknown = sorted(set(shares) - set(ids.SYSTEM_ACCOUNTS))
     if unknown:
         raise InvalidInput("revenue shares go to system accounts only", code="INVALID_REVENUE_SHARES",
-                           details={"unknownAccounts": unknown, "allowed": list(keys.SYSTEM_ACCOUNTS)})
+                           details={"unknownAccounts": unknown, "allowed": list(ids.SYSTEM_ACCOUNTS)})
     if any(not 0 <= bps <= 10_000 for bps in shares.values()) or sum(shares.values()) > 10_000:
         raise InvalidInput("shares are basis points, 0..10000 each, at most 10000 in total",
                            code="INVALID_REVENUE_SHARES")
 
-    def build(item: dict[str, Any] | None, now_iso: str) -> tuple[dynamo.Action, dict[str, Any], dict[str, Any]]:
-        previous = (_from_item(item) if item else BillingConfig.defaults()).revenue_shares
-        seen = item.get("updatedAt") if item else None
-        defaults = BillingConfig.defaults()
-        update = dynamo.update(
-            settings.billing_table(), keys.CONFIG_KEY,
-            "SET revenueShares = :shares, updatedAt = :now, updatedBy = :by, #m = if_not_exists(#m, :mode), "
-            "pricing = if_not_exists(pricing, :pricing)",
-            condition="updatedAt = :seen" if seen else "attribute_not_exists(updatedAt)",
-            names={"#m": "mode"},
-            values={":shares": dict(shares), ":now": now_iso, ":by": actor, ":mode": defaults.mode,
-                    ":pricing": defaults.pricing, **({":seen": seen} if seen else {})},
-            tag="config",
-        )
-        return (update, {"previousRevenueShares": previous, "revenueShares": dict(shares)},
-                {"revenueShares": dict(shares), "previousRevenueShares": previous, "updatedAt": now_iso,
-                 "updatedBy": actor})
+    def build(item: dict[str, Any] | None, now_iso: str) -> tuple[dynamo.Action, dict[str, Any], SharesChanged]:
+        previous = _from_item(item).revenue_shares
+        return (store.set_revenue_shares(shares, seen_updated_at=item.get("updatedAt") if item else None,
+                                         at=now_iso, by=ctx.actor, defaults=_defaults_map()),
+                {"previousRevenueShares": previous, "revenueShares": dict(shares)},
+                SharesChanged(dict(shares), previous, now_iso, ctx.actor))
 
-    return _audited_update(actor=actor, rate=rate, action="set_revenue_shares", build=build)
-
-
-def describe() -> dict[str, Any]:
-    cfg = current()
-    return {"mode": cfg.mode, "revenueShares": cfg.revenue_shares, "updatedAt": cfg.updated_at}
+    return _audited(ctx, "set_revenue_shares", build)

@@ -1,17 +1,26 @@
 """Exactly-once requests. The record that makes a request idempotent is written in the same
-TransactWriteItems as the money it moves; a replay finds it and gets the original response."""
+TransactWriteItems as the money it moves; a replay finds it and gets the original result (the
+typed value, which the edge serializes exactly as it did the first time).
+
+Same key and same request: the original result. Same key, another request: 409."""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import json
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
-from billing_core.kernel import clock, settings
+from pydantic import TypeAdapter
+
+from billing_core.kernel.context import Context
 from billing_core.kernel.errors import Conflict
-from billing_core.store import dynamo, keys, ratelimit
+from billing_core.store import dynamo, transaction
+from billing_core.store import idempotency as records
 
-RETENTION_SECONDS = 90 * 24 * 3600
+T = TypeVar("T")
 
 
 def request_hash(command: dict[str, Any]) -> str:
@@ -20,49 +29,46 @@ def request_hash(command: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def record_action(scope: str, key: str, req_hash: str, response: dict[str, Any]) -> dynamo.Action:
-    now = clock.now()
-    item = {
-        **keys.idempotency_key(scope, key),
-        "scope": scope,
-        "requestHash": req_hash,
-        "response": response,
-        "createdAt": clock.iso(now),
-        "ttl": int(now) + RETENTION_SECONDS,
-    }
-    return dynamo.put(settings.billing_table(), item, tag="idempotency", condition="attribute_not_exists(pk)")
+def reused() -> Conflict:
+    return Conflict("this idempotency key was already used for a different request", code="IDEMPOTENCY_KEY_REUSED")
 
 
-def replay(scope: str, key: str, req_hash: str) -> dict[str, Any] | None:
-    """The original response for this key, 409 if the key was used for another request, None if unused."""
-    record = dynamo.get(settings.billing_table(), keys.idempotency_key(scope, key))
-    if record is None:
+@functools.cache
+def _adapter(kind: type[Any]) -> TypeAdapter[Any]:
+    return TypeAdapter(kind)
+
+
+def _rebuild(kind: type[T], stored: dict[str, Any]) -> T:
+    result: T = _adapter(kind).validate_python(stored)
+    return result
+
+
+def replay(scope: str, key: str | None, req_hash: str, kind: type[T]) -> T | None:
+    """The original result of this key, 409 if it was used for another request, None if unused."""
+    if key is None:
         return None
-    return original_or_conflict(record, req_hash)
+    found = records.get(scope, key)
+    if found is None:
+        return None
+    stored_hash, stored = found
+    if stored_hash != req_hash:
+        raise reused()
+    return _rebuild(kind, stored)
 
 
-def original_or_conflict(record: dict[str, Any], req_hash: str) -> dict[str, Any]:
-    if record.get("requestHash") != req_hash:
-        raise Conflict(
-            "this idempotency key was already used for a different request",
-            code="IDEMPOTENCY_KEY_REUSED",
-        )
-    return record["response"]
-
-
-def commit(actions: list[dynamo.Action], rate: ratelimit.RateCharge | None, *, scope: str, key: str | None,
-           req_hash: str, response: dict[str, Any]) -> dict[str, Any]:
-    """Run a money transaction with its idempotency record (when keyed) and the caller's rate
-    counter. A retry that lost the race on the record gets the original response; any other
-    refusal propagates as TransactionCancelled for the caller to judge by tag."""
+def commit(actions: Sequence[dynamo.Action], ctx: Context, *, scope: str, key: str | None, req_hash: str,
+           result: T) -> T:
+    """Commit a money move with its idempotency record (when keyed) and the caller's rate counter.
+    A retry that lost the race on the record gets the original result; any other refusal
+    propagates as TransactionCancelled for the caller to judge by tag."""
     if key:
-        actions = [*actions, record_action(scope, key, req_hash, response)]
+        actions = [*actions, records.record(scope, key, req_hash, dataclasses.asdict(result))]  # type: ignore[call-overload]
     try:
-        ratelimit.transact(actions, rate)
+        transaction.commit(actions, ctx)
     except dynamo.TransactionCancelled as cancelled:
         if key and "idempotency" in cancelled.failed:
-            original = replay(scope, key, req_hash)
+            original = replay(scope, key, req_hash, type(result))
             if original is not None:
                 return original
         raise
-    return response
+    return result

@@ -7,199 +7,170 @@ expire    the same as release, for a pending reservation past its expiry. The ex
           authoritative: finalize and release expire a stale reservation themselves, before any
           sweeper has run, and the conditions make sweeper and finalize agree on one outcome.
 
-The reservation item is also the idempotency record of all three: it stores the request hash
-and the original responses, and it is written in the same transaction as the money.
+Billing modes: shadow records `shadow_*` entries and moves nothing; soft lets the account go
+negative (unbacked holds, then debt); live refuses what the balance cannot back (402) and caps
+an overrun at the estimate. A reservation keeps the mode it was made in.
+
+The reservation item is the idempotency record of all three: it stores the request hash and the
+settled figures, written in the same transaction as the money.
+
+Calls per attempt: reserve = Query (the pool) + TransactWriteItems; finalize and release =
+GetItem + TransactWriteItems. At most retry.ATTEMPTS attempts.
 """
 
 from __future__ import annotations
 
 import math
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
-from billing_core.kernel import clock, money, observability, settings
-from billing_core.kernel.errors import Conflict as ConflictError
-from billing_core.kernel.errors import Contention, Forbidden, InsufficientCredit, InvalidInput, NotFound
-from billing_core.ledger import config, idempotency, lots
-from billing_core.ledger.entries import Entry
-from billing_core.ledger.lots import MAX_LOTS_PER_RESERVATION, OPTIMISTIC_ATTEMPTS
-from billing_core.store import dynamo, keys, ratelimit
-from billing_core.store.ratelimit import RateCharge
+from billing_core.kernel import clock, ids, money, observability, retry
+from billing_core.kernel.context import Context
+from billing_core.kernel.errors import Conflict, Forbidden, InsufficientCredit, InvalidInput, NotFound
+from billing_core.ledger import config, idempotency, revenue
+from billing_core.ledger.lots import MAX_LOTS_PER_RESERVATION, plan_draw
+from billing_core.ledger.model import Allocation, Entry, Finalized, Released, Reservation, Reserved
+from billing_core.store import dynamo, transaction
+from billing_core.store import entries as entry_store
+from billing_core.store import lots as lot_store
+from billing_core.store import reservations as store
 
 DEFAULT_TTL_SECONDS = 300
 MAX_TTL_SECONDS = 86_400
-COMMONS_ACCOUNT = "sys-commons"
 
 
-@dataclass(frozen=True)
-class Caller:
-    """Who is asking: a service id (internal token sub), an admin, or the system itself."""
-
-    kind: str
-    subject: str
-
-    @property
-    def actor(self) -> str:
-        return f"{self.kind}:{self.subject}"
-
-
-def _table() -> str:
-    return settings.billing_table()
-
-
-def _load(reservation_id: str) -> dict[str, Any]:
-    item = dynamo.get(_table(), keys.reservation_key(reservation_id))
-    if item is None:
+def _load(reservation_id: str) -> Reservation:
+    res = store.get(reservation_id)
+    if res is None:
         raise NotFound(f"reservation {reservation_id} does not exist", code="RESERVATION_NOT_FOUND")
-    return item
+    return res
 
 
 def _entry_type(mode: str, base: str) -> str:
     return f"shadow_{base}" if mode == "shadow" else base
 
 
+def reserved(res: Reservation) -> Reserved:
+    return Reserved(res.reservation_id, res.estimate, res.expires_at, res.mode)
+
+
+def _original(res: Reservation, req_hash: str) -> Reserved:
+    """A retry of a reservation that did succeed gets its answer; another request under the same
+    id is a conflict."""
+    if res.request_hash != req_hash:
+        raise idempotency.reused()
+    return reserved(res)
+
+
 # -- reserve ----------------------------------------------------------------------------------
 
 
-def reserve(
-    *,
-    account_id: str,
-    pool_id: str,
-    estimate: int,
-    reservation_id: str | None,
-    ttl_seconds: int | None,
-    caller: Caller,
-    rate: RateCharge | None,
-) -> dict[str, Any]:
-    if keys.is_system_account(account_id):
+def reserve(ctx: Context, *, account_id: str, pool_id: str, estimate: int, reservation_id: str | None,
+            ttl_seconds: int | None) -> Reserved:
+    if ids.is_system_account(account_id):
         raise InvalidInput("system accounts cannot spend credit", code="SYSTEM_ACCOUNT")
     ttl = DEFAULT_TTL_SECONDS if ttl_seconds is None else ttl_seconds
     if not 1 <= ttl <= MAX_TTL_SECONDS:
         raise InvalidInput(f"ttlSeconds must be between 1 and {MAX_TTL_SECONDS}", code="INVALID_TTL")
-    reservation_id = reservation_id or f"res_{uuid.uuid4().hex}"
+    rid = reservation_id or f"res_{uuid.uuid4().hex}"
     req_hash = idempotency.request_hash({
         "op": "reserve", "accountId": account_id, "poolId": pool_id, "estimate": estimate,
-        "ttlSeconds": ttl, "service": caller.subject,
+        "ttlSeconds": ttl, "service": ctx.caller.subject,
     })
     cfg = config.current()
 
-    for _ in range(OPTIMISTIC_ATTEMPTS):
+    def attempt() -> Reserved:
         now = clock.now()
         now_iso = clock.iso(now)
-        pool = lots.read_pool(account_id, pool_id)
+        pool = lot_store.read_pool(account_id, pool_id)
         available = pool.available(now_iso)
         mode = cfg.mode
-        if mode == "shadow":
-            plan: list[tuple[lots.Lot, int]] = []
-        else:
-            plan = lots.plan_draw(pool.lots, estimate, now_iso)
-            if mode == "live" and available < estimate:
-                existing = dynamo.get(_table(), keys.reservation_key(reservation_id))
-                if existing is not None:  # a retry of a reservation that did succeed
-                    return idempotency.original_or_conflict(existing, req_hash)
-                raise InsufficientCredit(
-                    "insufficient credit for this reservation",
-                    details={"accountId": account_id, "poolId": pool_id,
-                             "availableMicro": money.fmt(max(available, 0)),
-                             "requestedMicro": money.fmt(estimate)},
-                )
-            if len(plan) > MAX_LOTS_PER_RESERVATION:
-                raise InvalidInput("this reservation would span too many credit lots; reserve less at once",
-                                   code="TOO_MANY_LOTS")
+        plan = [] if mode == "shadow" else plan_draw(pool.lots, estimate, now_iso)
+        if mode == "live" and available < estimate:
+            existing = store.get(rid)
+            if existing is not None:
+                return _original(existing, req_hash)
+            raise InsufficientCredit(
+                "insufficient credit for this reservation",
+                details={"accountId": account_id, "poolId": pool_id,
+                         "availableMicro": money.fmt(max(available, 0)), "requestedMicro": money.fmt(estimate)})
+        if len(plan) > MAX_LOTS_PER_RESERVATION:
+            raise InvalidInput("this reservation would span too many credit lots; reserve less at once",
+                               code="TOO_MANY_LOTS")
         backed = sum(take for _, take in plan)
         expires = math.ceil(now + ttl)  # whole seconds: the reported expiresAt is exactly what the conditions use
-        response = {
-            "reservationId": reservation_id,
-            "reservedMicro": money.fmt(estimate),
-            "expiresAt": clock.iso(expires),
-            "billingMode": mode,
-        }
-        item = {
-            **keys.reservation_key(reservation_id),
-            "reservationId": reservation_id, "accountId": account_id, "poolId": pool_id,
-            "serviceId": caller.subject, "status": "pending", "mode": mode,
-            "estimateMicro": estimate, "backedMicro": backed,
-            "allocations": [{"sk": lot.sk, "lotId": lot.lot_id, "amount": take} for lot, take in plan],
-            "revenueShares": cfg.revenue_shares,
-            "expiresAt": clock.iso(expires), "expiresAtEpoch": int(expires),
-            "pendingPk": keys.pending_pk(reservation_id),
-            "requestHash": req_hash, "response": response, "createdAt": now_iso,
-        }
-        actions = [dynamo.put(_table(), item, tag="reservation", condition="attribute_not_exists(pk)")]
-        actions += [lots.reserve_action(account_id, lot.sk, take, tag=f"lot:{i}") for i, (lot, take) in
-                    enumerate(plan)]
-        if mode == "soft" and backed < estimate:  # held against the pool: its availability goes negative
-            actions.append(lots.shortfall_action(account_id, pool_id, unbacked=estimate - backed))
-        metadata: dict[str, Any] = {"backedMicro": backed, "expiresAt": clock.iso(expires)}
+        res = Reservation(
+            reservation_id=rid, account_id=account_id, pool_id=pool_id, service_id=ctx.caller.subject,
+            status="pending", mode=mode, estimate=estimate, backed=backed,
+            allocations=tuple(Allocation(lot.sk, lot.lot_id, take) for lot, take in plan),
+            revenue_shares=cfg.revenue_shares, expires_at=clock.iso(expires), expires_at_epoch=expires,
+            request_hash=req_hash, created_at=now_iso)
+        actions = [store.put_pending(res)]
+        actions += [lot_store.reserve(account_id, lot.sk, take, tag=f"lot:{i}") for i, (lot, take) in enumerate(plan)]
+        if res.unbacked:  # soft: held against the pool, whose availability goes negative
+            actions.append(lot_store.shortfall(account_id, pool_id, unbacked=res.unbacked))
+        metadata: dict[str, Any] = {"backedMicro": backed, "expiresAt": res.expires_at}
         if mode == "shadow":
             metadata["wouldRefuse"] = available < estimate
             metadata["availableMicro"] = max(available, 0)
-        actions.append(Entry(
+        actions.append(entry_store.put(Entry(
             account_id=account_id, pool_id=pool_id, entry_type=_entry_type(mode, "reserve"), amount=estimate,
-            entry_id=f"{reservation_id}:reserve", created_at=now_iso, actor=caller.actor,
-            description="reserve", reservation_id=reservation_id, metadata=metadata,
-        ).action())
+            entry_id=f"{rid}:reserve", created_at=now_iso, actor=ctx.actor, description="reserve",
+            reservation_id=rid, metadata=metadata)))
         try:
-            ratelimit.transact(actions, rate)
-            return response
+            transaction.commit(actions, ctx)
         except dynamo.TransactionCancelled as cancelled:
             if "reservation" in cancelled.failed:
-                return idempotency.original_or_conflict(_load(reservation_id), req_hash)
-            if cancelled.failed_tags("lot:") or cancelled.conflict:
-                continue  # another reserve took the credit first: read the lots again
+                return _original(_load(rid), req_hash)
+            if cancelled.failed_tags("lot:"):
+                raise retry.Again("another reserve took the credit first") from cancelled
             raise
-    raise Contention("the account's lots kept changing under concurrent reserves; retry the request")
+        return reserved(res)
+
+    return retry.bounded(attempt, what="the account's lots")
 
 
 # -- expire (also used by finalize/release when they find a stale reservation) ---------------
 
 
-def _status_conflict(res: dict[str, Any]) -> ConflictError:
-    status = res["status"]
+def _status_conflict(res: Reservation) -> Conflict:
     code = {"finalized": "ALREADY_FINALIZED", "released": "RESERVATION_RELEASED",
-            "expired": "RESERVATION_EXPIRED"}.get(status, "INVALID_STATE")
-    details: dict[str, Any] = {"reservationId": res["reservationId"], "status": status}
-    if status == "finalized":
-        details["finalizedMicro"] = res["finalizeResponse"]["finalizedMicro"]
-    return ConflictError(f"reservation is {status}", code=code, details=details)
+            "expired": "RESERVATION_EXPIRED"}.get(res.status, "INVALID_STATE")
+    details: dict[str, Any] = {"reservationId": res.reservation_id, "status": res.status}
+    if res.status == "finalized":
+        details["finalizedMicro"] = money.fmt(res.finalized or 0)
+    return Conflict(f"reservation is {res.status}", code=code, details=details)
 
 
-def _unbacked(res: dict[str, Any]) -> int:
-    return res["estimateMicro"] - res["backedMicro"] if res["mode"] == "soft" else 0
+def _expired_conflict(res: Reservation) -> Conflict:
+    return Conflict("reservation expired before it was finalized; its credit was released",
+                    code="RESERVATION_EXPIRED",
+                    details={"reservationId": res.reservation_id, "expiresAt": res.expires_at})
 
 
-def _return_all_actions(res: dict[str, Any]) -> list[dynamo.Action]:
+def _return_all(res: Reservation) -> list[dynamo.Action]:
     """Everything the reservation held goes back: lots to available, the unbacked hold dropped."""
-    actions = [lots.settle_action(res["accountId"], a["sk"], a["amount"], 0, tag=f"lot:{i}")
-               for i, a in enumerate(res.get("allocations") or [])]
-    if _unbacked(res):
-        actions.append(lots.shortfall_action(res["accountId"], res["poolId"], unbacked=-_unbacked(res)))
+    actions = [lot_store.settle(res.account_id, a.sk, a.amount, 0, tag=f"lot:{i}")
+               for i, a in enumerate(res.allocations)]
+    if res.unbacked:
+        actions.append(lot_store.shortfall(res.account_id, res.pool_id, unbacked=-res.unbacked))
     return actions
 
 
-def expire(res: dict[str, Any], *, actor: str, rate: RateCharge | None) -> bool:
-    """Release a pending reservation whose expiry has passed. True if this call expired it."""
+def expire(ctx: Context, res: Reservation) -> bool:
+    """Release a pending reservation whose expiry has passed. True if this call expired it.
+    One TransactWriteItems; losing to a finalize, release or another expiry is not an error."""
     now = clock.now()
-    if res["status"] != "pending" or res["expiresAtEpoch"] > now:
+    if res.status != "pending" or res.expires_at_epoch > now:
         return False
     now_iso = clock.iso(now)
-    actions = [dynamo.update(
-        _table(), keys.reservation_key(res["reservationId"]),
-        "SET #s = :expired, expiredAt = :now REMOVE pendingPk",
-        condition="#s = :pending AND expiresAtEpoch <= :epoch",
-        names={"#s": "status"},
-        values={":expired": "expired", ":pending": "pending", ":now": now_iso, ":epoch": int(now)},
-        tag="reservation",
-    )]
-    actions += _return_all_actions(res)
-    actions.append(Entry(
-        account_id=res["accountId"], pool_id=res["poolId"], entry_type=_entry_type(res["mode"], "expire"),
-        amount=res["estimateMicro"], entry_id=f"{res['reservationId']}:expire", created_at=now_iso,
-        actor=actor, description="reservation expired", reservation_id=res["reservationId"],
-    ).action())
+    actions = [store.expire(res.reservation_id, at=now_iso, now_epoch=int(now)), *_return_all(res),
+               entry_store.put(Entry(
+                   account_id=res.account_id, pool_id=res.pool_id, entry_type=_entry_type(res.mode, "expire"),
+                   amount=res.estimate, entry_id=f"{res.reservation_id}:expire", created_at=now_iso, actor=ctx.actor,
+                   description="reservation expired", reservation_id=res.reservation_id))]
     try:
-        ratelimit.transact(actions, rate)
+        transaction.commit(actions, ctx)
     except dynamo.TransactionCancelled as cancelled:
         if "reservation" in cancelled.failed:
             return False  # finalized, released or expired by someone else first
@@ -208,163 +179,113 @@ def expire(res: dict[str, Any], *, actor: str, rate: RateCharge | None) -> bool:
     return True
 
 
-def _expired_conflict(res: dict[str, Any]) -> ConflictError:
-    return ConflictError("reservation expired before it was finalized; its credit was released",
-                         code="RESERVATION_EXPIRED",
-                         details={"reservationId": res["reservationId"], "expiresAt": res["expiresAt"]})
+def _authorize(res: Reservation, ctx: Context) -> None:
+    """Only the service that reserved may settle (admins and the system may settle anything)."""
+    if ctx.caller.kind == "internal" and res.service_id != ctx.caller.subject:
+        raise Forbidden("this reservation belongs to another service", code="NOT_RESERVATION_OWNER")
+
+
+def _pending(ctx: Context, res: Reservation) -> float:
+    """Refuse a reservation that left pending; expire one whose time is up. Returns now."""
+    if res.status != "pending":
+        raise _status_conflict(res)
+    now = clock.now()
+    if res.expires_at_epoch <= now:
+        expire(ctx, res)
+        raise _expired_conflict(res)
+    return now
 
 
 # -- finalize ---------------------------------------------------------------------------------
 
 
-def _settlement(res: dict[str, Any], actual: int) -> tuple[int, int, int, list[tuple[dict, int]], int]:
-    """(finalized, released, overrun, [(allocation, consumed)], new debt) under the reservation's mode."""
-    mode = res["mode"]
-    estimate = res["estimateMicro"]
-    overrun = max(0, actual - estimate)
-    charged = actual if mode == "soft" else min(actual, estimate)
-    released = estimate - min(actual, estimate)
+def settlement(res: Reservation, actual: int) -> tuple[int, int, int, list[tuple[Allocation, int]], int]:
+    """(charged, released, overrun, [(allocation, consumed)], new debt) under the reservation's mode.
+    Pure: live and shadow cap the charge at the estimate; soft charges all, the excess as debt."""
+    overrun = max(0, actual - res.estimate)
+    charged = actual if res.mode == "soft" else min(actual, res.estimate)
+    released = res.estimate - min(actual, res.estimate)
     remaining = charged
     per_lot = []
-    for allocation in res.get("allocations") or []:
-        consume = min(allocation["amount"], remaining)
+    for allocation in res.allocations:
+        consume = min(allocation.amount, remaining)
         remaining -= consume
         per_lot.append((allocation, consume))
-    debt = remaining if mode == "soft" else 0  # soft: what the lots did not cover becomes debt
+    debt = remaining if res.mode == "soft" else 0
     return charged, released, overrun, per_lot, debt
 
 
-def finalize(*, reservation_id: str, actual: int, caller: Caller, rate: RateCharge | None) -> dict[str, Any]:
-    for _ in range(OPTIMISTIC_ATTEMPTS):
-        res = _load(reservation_id)
-        _authorize(res, caller)
-        if res["status"] == "finalized":
-            if res["actualCostMicro"] == actual:
-                return res["finalizeResponse"]
-            raise _status_conflict(res)
-        if res["status"] != "pending":
-            raise _status_conflict(res)
-        now = clock.now()
-        if res["expiresAtEpoch"] <= now:
-            expire(res, actor=caller.actor, rate=rate)
-            raise _expired_conflict(res)
+def finalized(res: Reservation) -> Finalized:
+    assert res.finalized is not None and res.released is not None and res.overrun is not None
+    return Finalized(res.reservation_id, res.finalized, res.released, res.overrun, res.mode, res.settled_at or "")
 
+
+def finalize(ctx: Context, *, reservation_id: str, actual: int) -> Finalized:
+    def attempt() -> Finalized:
+        res = _load(reservation_id)
+        _authorize(res, ctx)
+        if res.status == "finalized":
+            if res.actual == actual:
+                return finalized(res)
+            raise _status_conflict(res)
+        now = _pending(ctx, res)
         now_iso = clock.iso(now)
-        mode = res["mode"]
-        charged, released, overrun, per_lot, debt = _settlement(res, actual)
-        response = {
-            "reservationId": reservation_id,
-            "finalizedMicro": money.fmt(charged),
-            "releasedMicro": money.fmt(released),
-            "overrunMicro": money.fmt(overrun),
-            "billingMode": mode,
-            "finalizedAt": now_iso,
-        }
-        actions = [dynamo.update(
-            _table(), keys.reservation_key(reservation_id),
-            "SET #s = :finalized, actualCostMicro = :actual, finalizeResponse = :resp, finalizedAt = :now "
-            "REMOVE pendingPk",
-            condition="#s = :pending AND expiresAtEpoch > :epoch",
-            names={"#s": "status"},
-            values={":finalized": "finalized", ":actual": actual, ":resp": response, ":now": now_iso,
-                    ":pending": "pending", ":epoch": int(now)},
-            tag="reservation",
-        )]
-        actions += [lots.settle_action(res["accountId"], a["sk"], a["amount"], consume, tag=f"lot:{i}")
+        charged, released, overrun, per_lot, debt = settlement(res, actual)
+        actions = [store.finalize(reservation_id, actual=actual, finalized=charged, released=released,
+                                  overrun=overrun, at=now_iso, now_epoch=int(now))]
+        actions += [lot_store.settle(res.account_id, a.sk, a.amount, consume, tag=f"lot:{i}")
                     for i, (a, consume) in enumerate(per_lot)]
-        if debt or _unbacked(res):
-            actions.append(lots.shortfall_action(res["accountId"], res["poolId"], debt=debt,
-                                                 unbacked=-_unbacked(res)))
-        actions.append(Entry(
-            account_id=res["accountId"], pool_id=res["poolId"], entry_type=_entry_type(mode, "finalize"),
-            amount=charged, entry_id=f"{reservation_id}:finalize", created_at=now_iso, actor=caller.actor,
+        if debt or res.unbacked:
+            actions.append(lot_store.shortfall(res.account_id, res.pool_id, debt=debt, unbacked=-res.unbacked))
+        actions.append(entry_store.put(Entry(
+            account_id=res.account_id, pool_id=res.pool_id, entry_type=_entry_type(res.mode, "finalize"),
+            amount=charged, entry_id=f"{reservation_id}:finalize", created_at=now_iso, actor=ctx.actor,
             description="finalize", reservation_id=reservation_id,
             metadata={"actualCostMicro": actual, "releasedMicro": released, "overrunMicro": overrun,
-                      "debtMicro": debt},
-        ).action())
-        if mode != "shadow":
-            actions += _revenue_share_entries(res, charged, now_iso, caller)
+                      "debtMicro": debt})))
+        if res.mode != "shadow":
+            actions += [entry_store.put(e) for e in revenue.shares(res, charged, now_iso, ctx.actor)]
         try:
-            ratelimit.transact(actions, rate)
-            observability.count("Finalizations")
-            if overrun:
-                observability.count("Overruns")  # overrun rate = Overruns / Finalizations (alarm > 5%)
-            return response
+            transaction.commit(actions, ctx)
         except dynamo.TransactionCancelled as cancelled:
-            if "reservation" in cancelled.failed or cancelled.conflict:
-                continue  # someone finalized, released or expired it first: read it again
+            if "reservation" in cancelled.failed:
+                raise retry.Again("the reservation left pending meanwhile") from cancelled
             raise
-    raise Contention("the reservation kept changing; retry the request")
+        observability.count("Finalizations")
+        if overrun:
+            observability.count("Overruns")  # overrun rate = Overruns / Finalizations (alarm > 5%)
+        return Finalized(reservation_id, charged, released, overrun, res.mode, now_iso)
 
-
-def _revenue_share_entries(res: dict[str, Any], charged: int, now_iso: str, caller: Caller) -> list[dynamo.Action]:
-    actions = []
-    for account, bps in sorted((res.get("revenueShares") or {}).items()):
-        amount = money.share(charged, int(bps))
-        if amount <= 0:
-            continue
-        actions.append(Entry(
-            account_id=account, pool_id="general",
-            entry_type="commons_contribution" if account == COMMONS_ACCOUNT else "revenue_share",
-            amount=amount, entry_id=f"{res['reservationId']}:share:{account}", created_at=now_iso,
-            actor=caller.actor, description=f"{bps} bps of finalized spend",
-            reservation_id=res["reservationId"],
-            metadata={"fromAccountId": res["accountId"], "basisPoints": int(bps), "finalizedMicro": charged},
-            shard_seed=res["reservationId"],
-        ).action())
-    return actions
-
-
-def _authorize(res: dict[str, Any], caller: Caller) -> None:
-    """Only the service that reserved may settle (admins and the system may settle anything)."""
-    if caller.kind == "internal" and res.get("serviceId") != caller.subject:
-        raise Forbidden("this reservation belongs to another service", code="NOT_RESERVATION_OWNER")
+    return retry.bounded(attempt, what="the reservation")
 
 
 # -- release ----------------------------------------------------------------------------------
 
 
-def release(*, reservation_id: str, caller: Caller, rate: RateCharge | None) -> dict[str, Any]:
-    for _ in range(OPTIMISTIC_ATTEMPTS):
+def released(res: Reservation) -> Released:
+    return Released(res.reservation_id, res.estimate, res.mode, res.settled_at or "")
+
+
+def release(ctx: Context, *, reservation_id: str) -> Released:
+    def attempt() -> Released:
         res = _load(reservation_id)
-        _authorize(res, caller)
-        if res["status"] == "released":
-            return res["releaseResponse"]
-        if res["status"] != "pending":
-            raise _status_conflict(res)
-        now = clock.now()
-        if res["expiresAtEpoch"] <= now:
-            expire(res, actor=caller.actor, rate=rate)
-            raise _expired_conflict(res)
+        _authorize(res, ctx)
+        if res.status == "released":
+            return released(res)
+        now = _pending(ctx, res)
         now_iso = clock.iso(now)
-        response = {
-            "reservationId": reservation_id,
-            "status": "released",
-            "releasedMicro": money.fmt(res["estimateMicro"]),
-            "billingMode": res["mode"],
-            "releasedAt": now_iso,
-        }
-        actions = [dynamo.update(
-            _table(), keys.reservation_key(reservation_id),
-            "SET #s = :released, releaseResponse = :resp, releasedAt = :now REMOVE pendingPk",
-            condition="#s = :pending AND expiresAtEpoch > :epoch",
-            names={"#s": "status"},
-            values={":released": "released", ":resp": response, ":now": now_iso, ":pending": "pending",
-                    ":epoch": int(now)},
-            tag="reservation",
-        )]
-        actions += _return_all_actions(res)
-        actions.append(Entry(
-            account_id=res["accountId"], pool_id=res["poolId"], entry_type=_entry_type(res["mode"], "release"),
-            amount=res["estimateMicro"], entry_id=f"{reservation_id}:release", created_at=now_iso,
-            actor=caller.actor, description="release", reservation_id=reservation_id,
-        ).action())
+        actions = [store.release(reservation_id, at=now_iso, now_epoch=int(now)), *_return_all(res),
+                   entry_store.put(Entry(
+                       account_id=res.account_id, pool_id=res.pool_id, entry_type=_entry_type(res.mode, "release"),
+                       amount=res.estimate, entry_id=f"{reservation_id}:release", created_at=now_iso,
+                       actor=ctx.actor, description="release", reservation_id=reservation_id))]
         try:
-            ratelimit.transact(actions, rate)
-            observability.count("Releases")
-            return response
+            transaction.commit(actions, ctx)
         except dynamo.TransactionCancelled as cancelled:
-            if "reservation" in cancelled.failed or cancelled.conflict:
-                continue
+            if "reservation" in cancelled.failed:
+                raise retry.Again("the reservation left pending meanwhile") from cancelled
             raise
-    raise Contention("the reservation kept changing; retry the request")
+        observability.count("Releases")
+        return Released(reservation_id, res.estimate, res.mode, now_iso)
+
+    return retry.bounded(attempt, what="the reservation")

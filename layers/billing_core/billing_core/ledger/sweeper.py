@@ -12,12 +12,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from billing_core.kernel import clock, settings
+from billing_core.kernel import clock
+from billing_core.kernel.context import Context
 from billing_core.ledger import reservations
-from billing_core.store import dynamo, keys
+from billing_core.store import keys
+from billing_core.store import reservations as store
 
-INDEX = "pending-by-expiry"
 PAGE_SIZE = 100
+SWEEPER = Context.system("sweeper")
 
 
 @dataclass
@@ -28,38 +30,32 @@ class SweepResult:
     errors: list[str] = field(default_factory=list)
     complete: bool = True
 
-    def to_wire(self) -> dict:
-        return {"expired": self.expired, "lostRaces": self.lost_races, "scanned": self.scanned,
-                "errors": self.errors[:20], "complete": self.complete}
 
-
-def sweep(*, time_budget_seconds: float = 50.0, actor: str = "sweeper") -> SweepResult:
-    """Expire every pending reservation due by now, shard by shard, within the time budget."""
+def sweep(*, time_budget_seconds: float = 50.0, ctx: Context = SWEEPER) -> SweepResult:
+    """Expire every pending reservation due by now, shard by shard, within the time budget.
+    Calls: one index Query page per shard (and per 100 due), then per due reservation one GetItem
+    and one TransactWriteItems."""
     started = time.monotonic()
     result = SweepResult()
     now_iso = clock.iso(clock.now())
     for shard in range(keys.PENDING_SHARDS):
-        start_key = None
+        start = None
         while True:
             if time.monotonic() - started > time_budget_seconds:
                 result.complete = False  # the next run (a minute later) carries on
                 return result
-            due, start_key = dynamo.query_until(
-                settings.billing_table(), index=INDEX, key_name="pendingPk", key_value=f"PENDING#{shard}",
-                range_name="expiresAt", upper=now_iso, limit=PAGE_SIZE, start_key=start_key)
-            for key in due:
+            page = store.due(shard, now_iso, limit=PAGE_SIZE, start=start)
+            for key in page.items:
                 result.scanned += 1
-                res = dynamo.get(settings.billing_table(), {"pk": key["pk"], "sk": key["sk"]})
-                if res is None or res.get("status") != "pending":
-                    result.lost_races += 1
-                    continue
                 try:
-                    if reservations.expire(res, actor=actor, rate=None):
-                        result.expired += 1
-                    else:
+                    res = store.get(keys.reservation_id_of(key["pk"]))
+                    if res is None or res.status != "pending" or not reservations.expire(ctx, res):
                         result.lost_races += 1
+                    else:
+                        result.expired += 1
                 except Exception as exc:  # one bad item must not stop the sweep
-                    result.errors.append(f"{res.get('reservationId')}: {type(exc).__name__}")
-            if start_key is None:
+                    result.errors.append(f"{key.get('pk')}: {type(exc).__name__}")
+            start = page.last_key
+            if start is None:
                 break
     return result

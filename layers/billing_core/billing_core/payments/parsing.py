@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from billing_core.kernel.errors import InvalidInput
-from billing_core.payments.events import CENT_MICRO, RANKS, PaymentEvent, usd_to_micro
+from billing_core.payments.model import CENT_MICRO, RANKS, PaymentEvent, usd_to_micro
 
 STRIPE_TYPES = {
     "checkout.session.completed", "checkout.session.async_payment_succeeded",

@@ -4,12 +4,12 @@ provider's key is configured; locally a top-up is recorded as pending without an
 from __future__ import annotations
 
 import json
-import os
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
-from billing_core.kernel.errors import BillingError
+from billing_core.kernel import settings
+from billing_core.kernel.errors import UpstreamUnavailable
 
 NOWPAYMENTS_INVOICE_URL = "https://api.nowpayments.io/v1/invoice"
 TIMEOUT_SECONDS = 8
@@ -21,8 +21,7 @@ class Invoice:
     url: str
 
 
-class ProviderUnavailable(BillingError):
-    status = 502
+class ProviderUnavailable(UpstreamUnavailable):
     code = "PROVIDER_UNAVAILABLE"
 
 
@@ -33,8 +32,9 @@ class ProviderError(Exception):
 
 
 def _key(provider: str) -> str:
-    name = {"nowpayments": "NOWPAYMENTS_API_KEY", "stripe": "STRIPE_SECRET_KEY"}[provider]
-    return os.environ.get(name, "").strip()
+    s = settings.get()
+    key = s.nowpayments_api_key if provider == "nowpayments" else s.stripe_secret_key
+    return key.get_secret_value().strip()
 
 
 def configured(provider: str) -> bool:
@@ -42,7 +42,7 @@ def configured(provider: str) -> bool:
 
 
 def _public_url() -> str:
-    return os.environ.get("BILLING_PUBLIC_URL", "").rstrip("/")
+    return settings.get().public_url.rstrip("/")
 
 
 def _usd(amount_micro: int) -> str:
@@ -56,9 +56,10 @@ def _nowpayments(order_id: str, amount_micro: int) -> Invoice:
     }
     if _public_url():
         body["ipn_callback_url"] = f"{_public_url()}/api/billing/webhooks/nowpayments"
-    for name, env in (("success_url", "TOPUP_SUCCESS_URL"), ("cancel_url", "TOPUP_CANCEL_URL")):
-        if os.environ.get(env):
-            body[name] = os.environ[env]
+    s = settings.get()
+    for name, value in (("success_url", s.topup_success_url), ("cancel_url", s.topup_cancel_url)):
+        if value:
+            body[name] = value
     request = urllib.request.Request(
         NOWPAYMENTS_INVOICE_URL, data=json.dumps(body).encode(), method="POST",
         headers={"x-api-key": _key("nowpayments"), "Content-Type": "application/json"},
@@ -76,7 +77,7 @@ def _nowpayments(order_id: str, amount_micro: int) -> Invoice:
 def _stripe(order_id: str, amount_micro: int) -> Invoice:
     import stripe
 
-    success, cancel = os.environ.get("TOPUP_SUCCESS_URL", ""), os.environ.get("TOPUP_CANCEL_URL", "")
+    success, cancel = settings.get().topup_success_url, settings.get().topup_cancel_url
     if not success or not cancel:
         raise ProviderError("Stripe checkout: TOPUP_SUCCESS_URL and TOPUP_CANCEL_URL are not configured")
     client = stripe.StripeClient(_key("stripe"))

@@ -18,13 +18,12 @@ import json
 from typing import Any
 
 from billing_core.kernel import clock
-from billing_core.kernel.errors import BillingError
+from billing_core.kernel.errors import Unauthorized
 
 STRIPE_TOLERANCE_SECONDS = 300
 
 
-class InvalidSignature(BillingError):
-    status = 401
+class InvalidSignature(Unauthorized):
     code = "INVALID_SIGNATURE"
 
 

@@ -16,16 +16,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from billing_core.kernel import clock, settings
+from billing_core.kernel import clock, retry, settings
+from billing_core.kernel.context import Context
 from billing_core.kernel.errors import Contention
 from billing_core.quotas import plans
-from billing_core.store import dynamo, keys, ratelimit
-from billing_core.store.ratelimit import RateCharge
+from billing_core.store import dynamo, keys, transaction
 
 BILLING_STATUSES = ("trial", "active", "past_due", "canceled")
 TRIAL_SECONDS = 30 * 86_400
 SEED_ACTOR = "system:auto-seed"
-UPDATE_ATTEMPTS = 4
 
 
 @dataclass(frozen=True)
@@ -83,7 +82,7 @@ class OrgState:
 
 
 def _table() -> str:
-    return settings.billing_table()
+    return settings.get().billing_table
 
 
 def seed_item(org_id: str, now: float, current: plans.Catalogue | None = None) -> dict[str, Any]:
@@ -167,6 +166,7 @@ def _state_update(org_id: str, given: dict[str, Any], now: float, actor: str, *,
 
 
 def set_billing(
+    ctx: Context,
     org_id: str,
     *,
     plan_slug: str | None,
@@ -174,8 +174,6 @@ def set_billing(
     overrides: dict[str, int] | None,
     seats: int | None,
     trial_ends_at: str | None,
-    actor: str,
-    rate: RateCharge | None,
 ) -> dict[str, Any]:
     """An operator's change to an org: plan, status, overrides (replaced as a whole), seats
     (member count, absolute), trial end. Creates the org (trial on the default plan) when it was
@@ -185,7 +183,10 @@ def set_billing(
     current = plans.catalogue()
     plan = plans.require_assignable(plan_slug, current) if plan_slug else None
     table = _table()
-    for _ in range(UPDATE_ATTEMPTS):
+    actor = ctx.actor
+
+    def attempt() -> dict[str, Any]:
+        nonlocal current, plan
         now = clock.now()
         now_iso = clock.iso(now)
         given = {"#plan": plan.slug if plan else None, "#status": billing_status, "#trial": trial_ends_at,
@@ -201,17 +202,17 @@ def set_billing(
             actions.insert(0, dynamo.check(table, keys.plan_key(plan.slug), "attribute_exists(pk) AND #active = :yes",
                                            tag="plan", names={"#active": "active"}, values={":yes": True}))
         try:
-            ratelimit.transact(actions, rate)
+            transaction.commit(actions, ctx)
         except dynamo.TransactionCancelled as cancelled:
             if "plan" in cancelled.failed:
                 plans.invalidate()  # retired or removed since it was cached: answer from the table
                 current = plans.catalogue()
                 plan = plans.require_assignable(plan.slug, current) if plan else None
-            if cancelled.conflict or "plan" in cancelled.failed:
-                continue
+                raise retry.Again("the plan changed") from cancelled
             raise
         state = load(org_id)
         if state is None:
             raise Contention("the org's billing state changed while it was being updated; retry")
         return state.to_wire(clock.iso(clock.now()), current)
-    raise Contention("the org's billing state kept changing; retry the request")
+
+    return retry.bounded(attempt, what="the org's billing state")

@@ -101,8 +101,9 @@ DEFAULT_PLANS: tuple[Plan, ...] = (
 )
 
 
-def seed_items() -> list[dict[str, Any]]:
-    return [plan.to_item() for plan in DEFAULT_PLANS]
+def seed(plan: Plan) -> bool:
+    """Write a seeded plan unless it exists (bootstrap never overwrites an operator's edit)."""
+    return dynamo.put_item(settings.get().billing_table, plan.to_item(), condition="attribute_not_exists(pk)")
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,8 @@ class Catalogue:
 
 
 def _load() -> Catalogue:
-    items = dynamo.query_prefix(settings.billing_table(), keys.PLANS_PK, "PLAN#")
+    items = dynamo.query_all(settings.get().billing_table, key_name="pk", key_value=keys.PLANS_PK,
+                             sort=dynamo.Range("begins_with", "sk", "PLAN#"), consistent=True)
     found = [Plan.from_item(item) for item in items if item.get("slug")]
     return (Catalogue(tuple(sorted(found, key=lambda p: (p.sort_order, p.slug))), True) if found
             else Catalogue(DEFAULT_PLANS, False))
@@ -161,7 +163,7 @@ def require_assignable(slug: str, current: Catalogue | None = None) -> Plan:
 def default_plan(current: Catalogue | None = None) -> Plan:
     """The plan a new org starts its trial on (BILLING_DEFAULT_PLAN_SLUG, else starter)."""
     current = current or catalogue()
-    plan = current.get(settings.default_plan_slug())
+    plan = current.get(settings.get().default_plan_slug)
     if plan is None or not plan.active:
         plan = current.get(FALLBACK_PLAN_SLUG) or next(iter(current.active()), None) or DEFAULT_PLANS[1]
     return plan

@@ -27,27 +27,22 @@ A record with `enforce: false` (usage that has already happened) is handled like
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger
-
-from billing_core.kernel import clock, money, settings
-from billing_core.kernel.errors import Contention, QuotaExceeded
+from billing_core.kernel import clock, money, retry, settings
+from billing_core.kernel.context import Context
+from billing_core.kernel.errors import QuotaExceeded
+from billing_core.kernel.observability import logger
 from billing_core.ledger import idempotency
 from billing_core.quotas import orgs, plans
-from billing_core.store import dynamo, keys, ratelimit
-from billing_core.store.ratelimit import RateCharge
-
-logger = Logger(service="billing", child=True)
+from billing_core.store import dynamo, keys, transaction
+from billing_core.store import idempotency as idempotency_records
 
 QUOTA_TYPES = plans.QUOTA_TYPES
 MONTHLY_COUNTERS = ("tokens", "runs")  # on the usage item; seats live on the state item
-RECORD_ATTEMPTS = 6
 IDEMPOTENCY_SCOPE = "usage"
 
 
@@ -165,22 +160,21 @@ def _view(state: orgs.OrgState, usage_item: Mapping[str, Any] | None, period: Pe
 
 
 def _read(org_id: str, period: Period) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """The state item and this period's usage item in one strongly consistent BatchGetItem."""
-    table = settings.billing_table()
-    wanted = [keys.org_state_key(org_id), keys.org_usage_key(org_id, period.key)]
-    request: dict[str, Any] = {table: {"Keys": [dynamo.to_item(k) for k in wanted], "ConsistentRead": True}}
+    """The state item and this period's usage item in one strongly consistent BatchGetItem
+    (keys DynamoDB left unprocessed are asked for again, within the one bounded retry)."""
+    table = settings.get().billing_table
+    state_key, usage_key = keys.org_state_key(org_id), keys.org_usage_key(org_id, period.key)
     found: dict[tuple[str, str], dict[str, Any]] = {}
-    for attempt in range(6):
-        response = dynamo.client().batch_get_item(RequestItems=request)
-        for raw in response.get("Responses", {}).get(table, []):
-            item = dynamo.from_item(raw) or {}
-            found[(item["pk"], item["sk"])] = item
-        request = response.get("UnprocessedKeys") or {}
-        if not request:
-            state_key, usage_key = ((k["pk"], k["sk"]) for k in wanted)
-            return found.get(state_key), found.get(usage_key)
-        time.sleep(random.uniform(0, 0.02 * 2**attempt))  # noqa: S311 - jitter, not crypto
-    raise Contention("the org's quota items could not be read; retry")
+
+    def attempt() -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        missing = [k for k in (state_key, usage_key) if (k["pk"], k["sk"]) not in found]
+        got, complete = dynamo.batch_get(table, missing)
+        found.update(got)
+        if not complete:
+            raise retry.Again("DynamoDB left keys unprocessed")
+        return found.get((state_key["pk"], state_key["sk"])), found.get((usage_key["pk"], usage_key["sk"]))
+
+    return retry.bounded(attempt, what="the org's quota items")
 
 
 def load_view(org_id: str) -> OrgView:
@@ -243,7 +237,7 @@ def summary(org_id: str) -> dict[str, Any]:
         "percentUsed": {q: percent_used(view.usage[q], view.limits[q]) for q in QUOTA_TYPES},
         "overage": {k: money.fmt(v) for k, v in owed.items()},
         "overrides": dict(view.state.overrides),
-        "enforcement": "hard" if settings.hard_limits_enabled() else "soft",
+        "enforcement": "hard" if settings.get().hard_limits else "soft",
     }
 
 
@@ -256,7 +250,7 @@ def check(org_id: str, requested: Mapping[str, int | None]) -> dict[str, Any]:
     quota = _refused_quota(view, amounts, view.usage)
     if quota is not None:
         refusal = _refusal(view, quota, amounts, view.usage)
-        if settings.hard_limits_enabled():
+        if settings.get().hard_limits:
             raise refusal
         _soft(refusal, org_id, "check", "soft")
         over = True
@@ -264,7 +258,7 @@ def check(org_id: str, requested: Mapping[str, int | None]) -> dict[str, Any]:
         **view.base(),
         "allowed": True,
         "overLimit": over,
-        "enforcement": "hard" if settings.hard_limits_enabled() else "soft",
+        "enforcement": "hard" if settings.get().hard_limits else "soft",
         "requested": amounts,
         "usage": dict(view.usage),
         "limits": dict(view.limits),
@@ -282,35 +276,30 @@ class _Refused(Exception):
         self.old = old
 
 
-def _apply(writes: list[dynamo.Action], rate: RateCharge | None) -> None:
+def _apply(writes: list[dynamo.Action], ctx: Context) -> None:
     """One UpdateItem when the request touches one item, else one TransactWriteItems.
 
     The single write cannot carry the caller's rate counter, so that is counted first (a request
     over the rate limit records nothing); a transaction carries it as one more action."""
-    from botocore.exceptions import ClientError
-
     if len(writes) == 1 and writes[0].kind == "Update":
-        if rate is not None:
-            rate.charge_standalone()
+        if ctx.rate is not None:
+            ctx.rate.charge_standalone()
         (write,) = writes
         try:
-            dynamo.client().update_item(TableName=write.table, ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                                        **write.body)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
+            dynamo.update_action(write, old_on_failure=True)
+        except dynamo.ConditionFailed as failed:
             # The item as the condition saw it (absent only if the item itself was): no re-read.
-            raise _Refused({write.tag}, dynamo.from_item(exc.response.get("Item"))) from None
+            raise _Refused({write.tag}, failed.item) from None
         return
     try:
-        ratelimit.transact(writes, rate)
+        transaction.commit(writes, ctx)
     except dynamo.TransactionCancelled as cancelled:
-        raise _Refused(set() if cancelled.conflict else set(cancelled.failed)) from None
+        raise _Refused(set(cancelled.failed)) from None
 
 
 def _writes(org_id: str, period: Period, amounts: Mapping[str, int], limits: Mapping[str, int], *, enforce: bool,
             now_iso: str) -> list[dynamo.Action]:
-    table = settings.billing_table()
+    table = settings.get().billing_table
     writes = []
     if any(amounts[q] > 0 for q in MONTHLY_COUNTERS):
         condition, cond_names, cond_values = (counter_condition(amounts, limits, MONTHLY_COUNTERS) if enforce
@@ -350,8 +339,8 @@ def _usage_now(org_id: str, view: OrgView, refused: _Refused) -> dict[str, int]:
     return _usage_of(*_read(org_id, view.period))
 
 
-def record(org_id: str, requested: Mapping[str, int | None], *, request_id: str | None,
-           rate: RateCharge | None, enforce: bool = True) -> dict[str, Any]:
+def record(ctx: Context, org_id: str, requested: Mapping[str, int | None], *, request_id: str | None,
+           enforce: bool = True) -> dict[str, Any]:
     """Record usage atomically against the limits (see the module docstring).
 
     Calls: GetItem state (+ seed put on first sight) and then one UpdateItem (plus the rate
@@ -361,7 +350,7 @@ def record(org_id: str, requested: Mapping[str, int | None], *, request_id: str 
     enforce=False records usage that has already happened whatever the limits: it is answered
     like soft limits (logged, `overLimit`), never refused."""
     amounts = normalize(requested)
-    hard = enforce and settings.hard_limits_enabled()
+    hard = enforce and settings.get().hard_limits
     enforcement = ("hard" if hard else "soft") if enforce else "off"
     now = clock.now()
     period = period_at(now)
@@ -371,7 +360,14 @@ def record(org_id: str, requested: Mapping[str, int | None], *, request_id: str 
     req_hash = idempotency.request_hash({"op": "usage", "orgId": org_id, **amounts})
 
     def replay() -> dict[str, Any] | None:
-        return idempotency.replay(IDEMPOTENCY_SCOPE, idem_key, req_hash) if idem_key else None
+        if idem_key is None:
+            return None
+        found = idempotency_records.get(IDEMPOTENCY_SCOPE, idem_key)
+        if found is None:
+            return None
+        if found[0] != req_hash:
+            raise idempotency.reused()
+        return found[1]
 
     over = False
     # Refused whatever the counters say: a canceled org, or one request larger than a whole limit.
@@ -388,7 +384,8 @@ def record(org_id: str, requested: Mapping[str, int | None], *, request_id: str 
         _soft(refusal, org_id, "usage", enforcement)
         over = True
 
-    for _ in range(RECORD_ATTEMPTS):
+    def attempt() -> dict[str, Any]:
+        nonlocal over
         now_iso = clock.iso(clock.now())
         response = {
             **view.base(),
@@ -402,25 +399,25 @@ def record(org_id: str, requested: Mapping[str, int | None], *, request_id: str 
         }
         writes = _writes(org_id, period, amounts, view.limits, enforce=not over, now_iso=now_iso)
         if idem_key:
-            writes.append(idempotency.record_action(IDEMPOTENCY_SCOPE, idem_key, req_hash, response))
+            writes.append(idempotency_records.record(IDEMPOTENCY_SCOPE, idem_key, req_hash, response))
         try:
-            _apply(writes, rate)
+            _apply(writes, ctx)
             return response
         except _Refused as refused:
             if "idempotency" in refused.tags:
                 original = replay()  # raises 409 IDEMPOTENCY_KEY_REUSED for another request
                 if original is not None:
                     return original
-                continue
-            if not refused.tags & {"usage", "seats"}:
-                continue  # a write conflict: try again
+                raise retry.Again("the idempotency record vanished") from None
             usage = _usage_now(org_id, view, refused)
             quota = first_exceeded(amounts, usage, view.limits)
             if quota is None:
-                continue  # a counter went down meanwhile (an operator set seats): try again
+                raise retry.Again("a counter went down meanwhile (an operator set seats)") from None
             refusal = _refusal(view, quota, amounts, usage)
             if hard:
                 raise refusal from None
             _soft(refusal, org_id, "usage", enforcement)
             over = True
-    raise Contention("the org's usage counters kept changing; retry the request")
+            raise retry.Again("record it over the limit") from None
+
+    return retry.bounded(attempt, what="the org's usage counters")

@@ -77,13 +77,11 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit
 
-from billing_core.kernel import clock, money, settings
+from billing_core.kernel import clock, ids, money, settings
+from billing_core.kernel.observability import logger
 from billing_core.store import dynamo, keys
-
-logger = Logger(service="billing", child=True)
 
 LIST_LIMIT = 100  # rows kept in each list of the result; totals count them all
 RECHECK_LIMIT = 200  # accounts re-read per run to confirm drift; beyond it drift stays unconfirmed
@@ -302,7 +300,7 @@ def apply_reservation(totals: PoolTotals, res: Mapping[str, Any], cutoff: str) -
         totals.r_reserve_backed += backed
     if status == "finalized" and res.get("finalizedAt", "~") < cutoff:
         try:
-            charged = int((res.get("finalizeResponse") or {})["finalizedMicro"])
+            charged = int(res["finalizedMicro"])
         except (KeyError, TypeError, ValueError):
             totals.unreadable += 1
             return None
@@ -426,28 +424,16 @@ def _raw_str(raw: Mapping[str, Any], name: str) -> str:
     return value.get("S", "") if isinstance(value, dict) else ""
 
 
-def _pages(request: dict[str, Any], operation: str) -> Iterator[list[dict[str, Any]]]:
-    """Raw pages of a Scan or Query. Raw, so one malformed item is reported rather than ending the
-    run (dynamo.scan_pages converts inside the generator, where a bad number would stop it)."""
-    call = getattr(dynamo.client(), operation)
-    kwargs = dict(request)
-    while True:
-        response = call(**kwargs)
-        yield response.get("Items", [])
-        if "LastEvaluatedKey" not in response:
-            return
-        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-
-
 def _scan(table: str) -> Iterator[list[dict[str, Any]]]:
-    return _pages({"TableName": table, "ConsistentRead": True}, "scan")
+    """Raw pages, so one malformed item is reported rather than ending the run."""
+    return dynamo.scan_pages(table, raw=True)
 
 
 def _query(table: str, pk: str, condition: str, value: str) -> Iterator[list[dict[str, Any]]]:
-    """One partition, sort keys `begins_with` or `>=` value, strongly consistent, oldest first."""
-    expression = "pk = :pk AND begins_with(sk, :v)" if condition == "begins_with" else "pk = :pk AND sk >= :v"
-    return _pages({"TableName": table, "KeyConditionExpression": expression, "ConsistentRead": True,
-                   "ExpressionAttributeValues": {":pk": {"S": pk}, ":v": {"S": value}}}, "query")
+    """One partition, sort keys `begins_with` or `>=` value, strongly consistent, oldest first, raw."""
+    return (page.items for page in dynamo.query_pages(table, key_name="pk", key_value=pk,
+                                                       sort=dynamo.Range(condition, "sk", value), consistent=True,
+                                                       raw=True))
 
 
 def _lot_violation(account_id: str, pool_id: str, lot: Mapping[str, Any], problem: str) -> dict[str, Any]:
@@ -505,7 +491,7 @@ class _Run:
     # BillingTable ---------------------------------------------------------------------------
 
     def scan_billing(self) -> bool:
-        for page in _scan(settings.billing_table()):
+        for page in _scan(settings.get().billing_table):
             self.scan_pages["billing"] += 1
             for raw in page:
                 self.billing_item(raw)
@@ -563,7 +549,7 @@ class _Run:
     # LedgerTable ----------------------------------------------------------------------------
 
     def scan_ledger(self) -> bool:
-        for page in _scan(settings.ledger_table()):
+        for page in _scan(settings.get().ledger_table):
             self.scan_pages["ledger"] += 1
             for raw in page:
                 self.ledger_item(raw)
@@ -595,7 +581,7 @@ class _Run:
     # results --------------------------------------------------------------------------------
 
     def system_revenue(self) -> dict[str, dict[str, Any]]:
-        names = set(keys.SYSTEM_ACCOUNTS) | set(self.revenue_expected) | set(self.revenue_total)
+        names = set(ids.SYSTEM_ACCOUNTS) | set(self.revenue_expected) | set(self.revenue_total)
         out = {}
         for name in sorted(names):
             expected, checked, total = self.revenue_expected[name], self.revenue_checked[name], self.revenue_total[name]
@@ -625,7 +611,7 @@ def recheck_account(account_id: str) -> list[dict[str, Any]] | None:
         lifetime = AccountTotals()
         holds = OpenHolds()
         recent: set[str] = set()
-        for page in _query(settings.ledger_table(), pk, "begins_with", "E#"):
+        for page in _query(settings.get().ledger_table, pk, "begins_with", "E#"):
             for raw in page:
                 sk = _raw_str(raw, "sk")
                 if sk >= "E#" + tail_from:
@@ -640,7 +626,7 @@ def recheck_account(account_id: str) -> list[dict[str, Any]] | None:
                 apply_entry(pools[pool], entry, cutoff="")  # cross-checks are not re-read here
                 apply_lifetime(lifetime, entry)
                 holds.add(entry)
-        for page in _query(settings.billing_table(), pk, "begins_with", "BAL#"):
+        for page in _query(settings.get().billing_table, pk, "begins_with", "BAL#"):
             for raw in page:
                 pool, kind = _parse_bal_sk(_raw_str(raw, "sk"))
                 item = _convert(raw)
@@ -650,10 +636,10 @@ def recheck_account(account_id: str) -> list[dict[str, Any]] | None:
                     pools[pool].add_lot(item)
                 elif kind == "DEBT":
                     pools[pool].add_shortfall(item)
-        totals_item = dynamo.get(settings.billing_table(), keys.account_totals_key(account_id)) or {}
+        totals_item = dynamo.get(settings.get().billing_table, keys.account_totals_key(account_id)) or {}
         lifetime.paid_item = _int(totals_item.get("lifetimePaid"))
         lifetime.refunded_item = _int(totals_item.get("lifetimeRefunded"))
-        tail = {_raw_str(raw, "sk") for page in _query(settings.ledger_table(), pk, ">=", "E#" + tail_from)
+        tail = {_raw_str(raw, "sk") for page in _query(settings.get().ledger_table, pk, ">=", "E#" + tail_from)
                 for raw in page}
         if tail != recent:
             continue  # money moved while we read: read again
@@ -849,7 +835,7 @@ def _history_key(started_at: str, run_id: str) -> dict[str, str]:
 def _store(result: dict[str, Any]) -> None:
     """The last result (a run that started earlier never overwrites a later one's) and a history
     item per run (expires after 90 days through the table's TTL)."""
-    table = settings.billing_table()
+    table = settings.get().billing_table
     try:
         dynamo.update_item(
             table, keys.RECONCILIATION_KEY,
@@ -888,15 +874,15 @@ def _emit(metrics: dict[str, Any], complete: bool) -> None:
 
 def last_result() -> dict[str, Any] | None:
     """The most recent stored result (one GetItem), or None before the first run."""
-    item = dynamo.get(settings.billing_table(), keys.RECONCILIATION_KEY)
+    item = dynamo.get(settings.get().billing_table, keys.RECONCILIATION_KEY)
     return item.get("result") if item else None
 
 
 def history(limit: int = 20) -> list[dict[str, Any]]:
     """Summaries of the most recent runs, newest first (one Query page)."""
-    items, _ = dynamo.query_page(settings.billing_table(), index=None, key_name="pk",
-                                 key_value=keys.RECONCILIATION_KEY["pk"], limit=limit + 1)
-    runs = [i["result"] for i in items if i["sk"].startswith(HISTORY_PREFIX)][:limit]
+    page = dynamo.query(settings.get().billing_table, key_name="pk", key_value=keys.RECONCILIATION_KEY["pk"],
+                        limit=limit + 1, newest_first=True)
+    runs = [i["result"] for i in page.items if i["sk"].startswith(HISTORY_PREFIX)][:limit]
     summary_fields = ("runId", "startedAt", "finishedAt", "actor", "status", "complete", "accountsChecked",
                       "lotsChecked", "invariantViolationsTotal", "driftedAccountsTotal", "driftRatio")
     return [{k: r.get(k) for k in summary_fields} for r in runs]

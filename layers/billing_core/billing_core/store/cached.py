@@ -18,7 +18,7 @@ class Cached(Generic[T]):
         self._entry: tuple[float, T] | None = None
 
     def get(self) -> T:
-        ttl = settings.config_cache_seconds()
+        ttl = settings.get().config_cache_seconds
         if self._entry is not None and ttl > 0 and time.monotonic() - self._entry[0] < ttl:
             return self._entry[1]
         value = self._load()

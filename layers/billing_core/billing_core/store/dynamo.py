@@ -1,33 +1,51 @@
-"""The DynamoDB adapter: marshalling, reads and transactions, with no domain rules in it.
+"""The DynamoDB adapter: the client, marshalling, actions, transactions, reads, and the mapping
+of DynamoDB's errors to the core's. Nothing here knows a domain rule.
 
-Uses the low-level client so numbers stay exact strings on the wire and come back as ints
-(never floats, never Decimal arithmetic). Every money move goes through `transact`, which
-turns a cancelled transaction into `TransactionCancelled` with one reason per item, in order.
+The low-level client keeps numbers exact: they travel as strings and come back as ints (never
+floats, never Decimal arithmetic). Errors leave this module as one of three things:
+- `TransactionCancelled` / `ConditionFailed`: a condition refused the write (by tag);
+- `retry.Again` (`Refused`): the table refused for a reason that passes (a transaction conflict,
+  throttling): the caller's one bounded retry runs the attempt again;
+- anything else propagates unchanged (a bug or an outage: the edge answers 500).
 """
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-_client: Any = None
+from billing_core.kernel import retry
+from billing_core.kernel.retry import Again
+
+if TYPE_CHECKING:
+    from botocore.exceptions import ClientError
 
 Item = dict[str, Any]
 
+# botocore's own retries of one call (standard mode: throttling, 5xx, connection errors, with
+# the same ClientRequestToken for TransactWriteItems, so a retried commit is not applied twice).
+SDK_ATTEMPTS = 3
+# Refusals that say "not now" rather than "no": the attempt is run again by retry.bounded.
+PASSING = frozenset({
+    "TransactionConflict", "TransactionConflictException", "TransactionInProgressException",
+    "ThrottlingError", "ThrottlingException", "Throttling", "ProvisionedThroughputExceeded",
+    "ProvisionedThroughputExceededException", "RequestLimitExceeded",
+})
+
+_client: Any = None
+
 
 def client() -> Any:
-    """One client per execution environment (created lazily: import stays cheap for cold starts)."""
+    """One client per execution environment, created on first use."""
     global _client
     if _client is None:
         import boto3
         from botocore.config import Config
 
-        _client = boto3.client(
-            "dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 4}, tcp_keepalive=True)
-        )
+        _client = boto3.client("dynamodb", config=Config(
+            retries={"mode": "standard", "max_attempts": SDK_ATTEMPTS}, tcp_keepalive=True,
+            connect_timeout=2, read_timeout=5))
     return _client
 
 
@@ -57,7 +75,7 @@ def to_av(value: Any) -> dict[str, Any]:
 
 
 def from_av(av: Mapping[str, Any]) -> Any:
-    (kind, raw), = av.items()
+    ((kind, raw),) = av.items()
     if kind == "S":
         return raw
     if kind == "N":
@@ -79,14 +97,66 @@ def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: to_av(v) for k, v in values.items() if v is not None}
 
 
-def from_item(item: Mapping[str, Any] | None) -> Item | None:
-    if item is None:
-        return None
+def from_item(item: Mapping[str, Any]) -> Item:
     return {k: from_av(v) for k, v in item.items()}
 
 
 def _values(values: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return {k: to_av(v) for k, v in values.items()} if values else None
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+class ConditionFailed(Exception):
+    """A single write's condition was false. `item`: the item as the condition saw it, when the
+    write asked for it (ReturnValuesOnConditionCheckFailure)."""
+
+    def __init__(self, item: Item | None = None) -> None:
+        super().__init__("condition failed")
+        self.item = item
+
+
+class Refused(Again):
+    """The table refused for a passing reason (conflict, throttling): nothing was written."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"refused by DynamoDB: {code}")
+        self.code = code
+
+
+class TransactionCancelled(Exception):
+    """A transaction did not apply because a condition failed. `failed` maps each refusing
+    action's tag to its reason code (conflicts on other items may be listed too)."""
+
+    def __init__(self, failed: dict[str, str]) -> None:
+        super().__init__(f"transaction cancelled: {failed}")
+        self.failed = failed
+
+    def failed_tags(self, prefix: str) -> list[str]:
+        return [t for t in self.failed if t.startswith(prefix)]
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _send(call: str, **kwargs: Any) -> dict[str, Any]:
+    """One call, retried (through the one bounded retry) while DynamoDB refuses it for a passing
+    reason: nothing was applied, so sending it again is safe. Inside an operation's own retry
+    loop this runs once and the operation reads again instead. Other errors propagate."""
+    from botocore.exceptions import ClientError
+
+    def attempt() -> dict[str, Any]:
+        try:
+            response: dict[str, Any] = getattr(client(), call)(**kwargs)
+        except ClientError as exc:
+            if _code(exc) in PASSING:
+                raise Refused(_code(exc)) from exc
+            raise
+        return response
+
+    return retry.bounded(attempt, what="DynamoDB's answer")
 
 
 # -- transaction actions ---------------------------------------------------------------------
@@ -105,9 +175,8 @@ class Action:
         return {self.kind: {"TableName": self.table, **self.body}}
 
 
-def _expr(
-    body: dict[str, Any], condition: str | None, names: Mapping[str, str] | None, values: Mapping[str, Any] | None
-) -> dict[str, Any]:
+def _expr(body: dict[str, Any], condition: str | None, names: Mapping[str, str] | None,
+          values: Mapping[str, Any] | None) -> dict[str, Any]:
     if condition:
         body["ConditionExpression"] = condition
     if names:
@@ -134,23 +203,10 @@ def check(table: str, key: Mapping[str, Any], condition: str, *, tag: str,
     return Action("ConditionCheck", table, tag, _expr({"Key": to_item(key)}, condition, names, values))
 
 
-class TransactionCancelled(Exception):
-    """A transaction did not apply. `failed` maps each failing action's tag to its reason code."""
-
-    def __init__(self, failed: dict[str, str], conflict: bool):
-        super().__init__(f"transaction cancelled: {failed}")
-        self.failed = failed
-        self.conflict = conflict
-
-    def failed_tags(self, prefix: str) -> list[str]:
-        return [t for t in self.failed if t.startswith(prefix)]
-
-
-_CONFLICT_CODES = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
-
-
-def transact(actions: Sequence[Action], *, conflict_retries: int = 4) -> None:
-    """Apply all actions atomically or none. Retries only pure write conflicts (no condition failed)."""
+def transact(actions: Sequence[Action]) -> None:
+    """Apply all actions atomically, or none: TransactionCancelled when a condition failed,
+    Refused when the only reasons were conflicts or throttling (sent again by the one bounded
+    retry, or, inside an operation's retry loop, read again by it)."""
     from botocore.exceptions import ClientError
 
     if not actions:
@@ -158,143 +214,177 @@ def transact(actions: Sequence[Action], *, conflict_retries: int = 4) -> None:
     if len(actions) > 100:
         raise ValueError("a transaction holds at most 100 actions")
     request = [a.wire() for a in actions]
-    for attempt in range(conflict_retries + 1):
+
+    def attempt() -> None:
         try:
             client().transact_write_items(TransactItems=request)
-            return
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+            code = _code(exc)
+            if code in PASSING:
+                raise Refused(code) from exc
+            if code != "TransactionCanceledException":
                 raise
             reasons = exc.response.get("CancellationReasons") or []
-            failed = {
-                action.tag: reason.get("Code", "Unknown")
-                for action, reason in zip(actions, reasons, strict=False)
-                if reason.get("Code") not in (None, "None")
-            }
-            conflict = bool(failed) and all(code in _CONFLICT_CODES for code in failed.values())
-            if conflict and attempt < conflict_retries:
-                time.sleep(random.uniform(0, 0.02 * 2**attempt))  # noqa: S311 - jitter, not crypto
-                continue
-            raise TransactionCancelled(failed, conflict) from exc
+            failed = {action.tag: str(reason.get("Code", "Unknown"))
+                      for action, reason in zip(actions, reasons, strict=False)
+                      if reason.get("Code") not in (None, "None")}
+            if failed and all(reason in PASSING for reason in failed.values()):
+                raise Refused(next(iter(failed.values()))) from exc
+            raise TransactionCancelled(failed) from exc
+
+    retry.bounded(attempt, what="DynamoDB's answer")
 
 
-# -- reads ------------------------------------------------------------------------------------
-
-
-def get(table: str, key: Mapping[str, Any], *, consistent: bool = True) -> Item | None:
-    response = client().get_item(TableName=table, Key=to_item(key), ConsistentRead=consistent)
-    return from_item(response.get("Item"))
-
-
-def query_prefix(table: str, pk: str, sk_prefix: str, *, consistent: bool = True) -> list[Item]:
-    """All items of one partition whose sort key starts with sk_prefix, in sort-key order."""
-    items: list[Item] = []
-    kwargs: dict[str, Any] = {
-        "TableName": table,
-        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-        "ExpressionAttributeValues": {":pk": {"S": pk}, ":prefix": {"S": sk_prefix}},
-        "ConsistentRead": consistent,
-    }
-    while True:
-        response = client().query(**kwargs)
-        items.extend(from_item(i) for i in response.get("Items", []))  # type: ignore[misc]
-        if "LastEvaluatedKey" not in response:
-            return items
-        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-
-
-def query_page(
-    table: str,
-    *,
-    index: str | None,
-    key_name: str,
-    key_value: str,
-    limit: int,
-    start_key: Mapping[str, Any] | None = None,
-    newest_first: bool = True,
-    filter_expression: str | None = None,
-    filter_values: Mapping[str, Any] | None = None,
-) -> tuple[list[Item], Item | None]:
-    """One Query call: (items, last evaluated key or None)."""
-    kwargs: dict[str, Any] = {
-        "TableName": table,
-        "KeyConditionExpression": "#k = :k",
-        "ExpressionAttributeNames": {"#k": key_name},
-        "ExpressionAttributeValues": {":k": {"S": key_value}},
-        "Limit": limit,
-        "ScanIndexForward": not newest_first,
-    }
-    if index:
-        kwargs["IndexName"] = index
-    if start_key:
-        kwargs["ExclusiveStartKey"] = to_item(start_key)
-    if filter_expression:
-        kwargs["FilterExpression"] = filter_expression
-        kwargs["ExpressionAttributeValues"].update(_values(filter_values) or {})
-    response = client().query(**kwargs)
-    items = [from_item(i) for i in response.get("Items", [])]
-    return items, from_item(response.get("LastEvaluatedKey"))  # type: ignore[return-value]
-
-
-def query_until(table: str, *, index: str, key_name: str, key_value: str, range_name: str, upper: str,
-                limit: int, start_key: Mapping[str, Any] | None = None) -> tuple[list[Item], Item | None]:
-    """One Query page of an index partition whose range key is <= upper, oldest first."""
-    kwargs: dict[str, Any] = {
-        "TableName": table, "IndexName": index,
-        "KeyConditionExpression": "#k = :k AND #r <= :upper",
-        "ExpressionAttributeNames": {"#k": key_name, "#r": range_name},
-        "ExpressionAttributeValues": {":k": {"S": key_value}, ":upper": {"S": upper}},
-        "Limit": limit,
-    }
-    if start_key:
-        kwargs["ExclusiveStartKey"] = to_item(start_key)
-    response = client().query(**kwargs)
-    return [from_item(i) for i in response.get("Items", [])], from_item(response.get("LastEvaluatedKey"))  # type: ignore[misc]
-
-
-def scan_pages(table: str, *, page_size: int = 500) -> Iterator[list[Item]]:
-    """Every item of a table, page by page: for the nightly reconciler only, never on a request path."""
-    kwargs: dict[str, Any] = {"TableName": table, "Limit": page_size, "ConsistentRead": True}
-    while True:
-        response = client().scan(**kwargs)
-        yield [from_item(i) for i in response.get("Items", [])]  # type: ignore[misc]
-        if "LastEvaluatedKey" not in response:
-            return
-        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+# -- single writes -----------------------------------------------------------------------------
 
 
 def update_item(table: str, key: Mapping[str, Any], expression: str, *, condition: str | None = None,
                 names: Mapping[str, str] | None = None, values: Mapping[str, Any] | None = None,
-                return_new: bool = False) -> Item | None:
-    """A single conditional UpdateItem; raises ConditionFailed when the condition is false."""
+                return_new: bool = False, old_on_failure: bool = False) -> Item | None:
+    """A single conditional UpdateItem; ConditionFailed when the condition is false (with the
+    item as it was when `old_on_failure`), Refused when the table said "not now"."""
     from botocore.exceptions import ClientError
 
     kwargs = _expr({"TableName": table, "Key": to_item(key), "UpdateExpression": expression},
                    condition, names, values)
     if return_new:
         kwargs["ReturnValues"] = "ALL_NEW"
+    if old_on_failure:
+        kwargs["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
     try:
-        response = client().update_item(**kwargs)
+        response = _send("update_item", **kwargs)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            raise ConditionFailed() from exc
+        if _code(exc) == "ConditionalCheckFailedException":
+            old = exc.response.get("Item")
+            raise ConditionFailed(from_item(old) if old else None) from exc
         raise
-    return from_item(response.get("Attributes"))
+    attributes = response.get("Attributes")
+    return from_item(attributes) if attributes else None
+
+
+def update_action(action: Action, *, old_on_failure: bool = False) -> Item | None:
+    """Send one Update action on its own (a request that writes one item needs no transaction)."""
+    body = action.body
+    return update_item(action.table, from_item(body["Key"]), body["UpdateExpression"],
+                       condition=body.get("ConditionExpression"), names=body.get("ExpressionAttributeNames"),
+                       values={k: from_av(v) for k, v in (body.get("ExpressionAttributeValues") or {}).items()},
+                       old_on_failure=old_on_failure)
 
 
 def put_item(table: str, item: Mapping[str, Any], *, condition: str | None = None) -> bool:
-    """A single PutItem; returns False (instead of raising) when the condition is false."""
+    """A single PutItem; False (instead of raising) when the condition is false."""
     from botocore.exceptions import ClientError
 
     kwargs = _expr({"TableName": table, "Item": to_item(item)}, condition, None, None)
     try:
-        client().put_item(**kwargs)
+        _send("put_item", **kwargs)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+        if _code(exc) == "ConditionalCheckFailedException":
             return False
         raise
     return True
 
 
-class ConditionFailed(Exception):
-    pass
+# -- reads ------------------------------------------------------------------------------------
+
+
+def _read(call: str, **kwargs: Any) -> dict[str, Any]:
+    return _send(call, **kwargs)
+
+
+def get(table: str, key: Mapping[str, Any], *, consistent: bool = True) -> Item | None:
+    item = _read("get_item", TableName=table, Key=to_item(key), ConsistentRead=consistent).get("Item")
+    return from_item(item) if item else None
+
+
+def batch_get(table: str, keys: Sequence[Mapping[str, Any]]) -> tuple[dict[tuple[str, str], Item], bool]:
+    """One strongly consistent BatchGetItem of up to 100 keys: (items by (pk, sk), complete).
+    complete is False when DynamoDB left keys unprocessed (throttling): the caller retries."""
+    response = _read("batch_get_item", RequestItems={
+        table: {"Keys": [to_item(k) for k in keys], "ConsistentRead": True}})
+    found = {}
+    for raw in response.get("Responses", {}).get(table, []):
+        item = from_item(raw)
+        found[(item["pk"], item["sk"])] = item
+    return found, not response.get("UnprocessedKeys")
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Item]
+    last_key: Item | None  # None: the last page
+
+
+@dataclass(frozen=True)
+class Range:
+    """The sort-key part of a Query: `begins_with`, `<=` or `>=` on `name`."""
+
+    op: str
+    name: str
+    value: str
+
+    def expression(self) -> str:
+        if self.op == "begins_with":
+            return "begins_with(#r, :r)"
+        return f"#r {self.op} :r"
+
+
+def query(table: str, *, key_name: str, key_value: str, sort: Range | None = None, index: str | None = None,
+          limit: int | None = None, start: Mapping[str, Any] | None = None, newest_first: bool = False,
+          filter_expression: str | None = None, filter_values: Mapping[str, Any] | None = None,
+          consistent: bool = False, raw: bool = False) -> Page:
+    """One Query call (one page). raw=True keeps DynamoDB's attribute-value form (the reconciler
+    converts what it reads itself, so one malformed item is reported instead of ending a run)."""
+    names = {"#k": key_name}
+    values: dict[str, Any] = {":k": {"S": key_value}}
+    condition = "#k = :k"
+    if sort is not None:
+        names["#r"] = sort.name
+        values[":r"] = {"S": sort.value}
+        condition += f" AND {sort.expression()}"
+    kwargs: dict[str, Any] = {"TableName": table, "KeyConditionExpression": condition,
+                              "ExpressionAttributeNames": names, "ExpressionAttributeValues": values,
+                              "ScanIndexForward": not newest_first}
+    if index:
+        kwargs["IndexName"] = index
+    elif consistent:
+        kwargs["ConsistentRead"] = True
+    if limit is not None:
+        kwargs["Limit"] = limit
+    if start:
+        kwargs["ExclusiveStartKey"] = to_item(start)
+    if filter_expression:
+        kwargs["FilterExpression"] = filter_expression
+        values.update(_values(filter_values) or {})
+    response = _read("query", **kwargs)
+    last = response.get("LastEvaluatedKey")
+    items = response.get("Items", [])
+    return Page(items if raw else [from_item(i) for i in items], from_item(last) if last else None)
+
+
+def query_pages(table: str, **kwargs: Any) -> Iterator[Page]:
+    """Every page of a Query, in order: the one way this core reads past a page."""
+    start = kwargs.pop("start", None)
+    while True:
+        page = query(table, start=start, **kwargs)
+        yield page
+        if page.last_key is None:
+            return
+        start = page.last_key
+
+
+def query_all(table: str, **kwargs: Any) -> list[Item]:
+    return [item for page in query_pages(table, **kwargs) for item in page.items]
+
+
+def scan_pages(table: str, *, page_size: int = 500, raw: bool = False) -> Iterator[list[Item]]:
+    """Every item of a table, page by page: for the nightly reconciler only, never on a request
+    path. raw=True yields DynamoDB's attribute-value form (the reconciler converts what it reads)."""
+    kwargs: dict[str, Any] = {"TableName": table, "Limit": page_size, "ConsistentRead": True}
+    while True:
+        response = _read("scan", **kwargs)
+        items = response.get("Items", [])
+        yield items if raw else [from_item(i) for i in items]
+        if "LastEvaluatedKey" not in response:
+            return
+        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]

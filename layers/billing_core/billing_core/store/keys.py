@@ -1,27 +1,16 @@
-"""Every key shape in one place. Identifiers are validated before they reach here, so none
-can contain the '#' separator and forge another item's key."""
+"""Every key shape in one place, and the parsers that read them back. Identifiers are
+validated (kernel.ids) before they reach here, so none can contain the '#' separator and forge
+another item's key."""
 
 from __future__ import annotations
 
 import hashlib
-import re
 
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$"
-POOL_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
-_ID = re.compile(ID_PATTERN)
+from billing_core.kernel.ids import is_system_account
 
-SYSTEM_ACCOUNTS = ("sys-foundation", "sys-commons", "sys-community-pool")
 REVENUE_SHARDS = 16
 PENDING_SHARDS = 8
 NO_EXPIRY = "~"  # sorts after every ISO timestamp: non-expiring lots are drawn last
-
-
-def valid_id(value: str) -> bool:
-    return bool(_ID.match(value))
-
-
-def is_system_account(account_id: str) -> bool:
-    return account_id in SYSTEM_ACCOUNTS or account_id.startswith("sys-")
 
 
 # BillingTable -------------------------------------------------------------------------------
@@ -50,12 +39,34 @@ def debt_sk(pool_id: str) -> str:
     return f"BAL#{pool_id}#DEBT"
 
 
+def is_lot_sk(sk: str) -> bool:
+    return sk.startswith("BAL#") and "#LOT#" in sk
+
+
+def parse_balance_sk(sk: str) -> tuple[str, str]:
+    """BAL#<pool>#LOT#... or BAL#<pool>#DEBT -> (pool, 'LOT' | 'DEBT')."""
+    pool, _, rest = sk[len("BAL#"):].partition("#")
+    return pool, rest.split("#", 1)[0]
+
+
+def account_of(pk: str) -> str:
+    """ACCT#<account>[#...] -> account (the inverse of account_pk, entry_pk, pool_pk, type_pk)."""
+    return pk[len("ACCT#"):].split("#", 1)[0]
+
+
 def reservation_key(reservation_id: str) -> dict[str, str]:
     return {"pk": f"RES#{reservation_id}", "sk": "RES"}
 
 
+def reservation_id_of(pk: str) -> str:
+    return pk[len("RES#"):]
+
+
 def pending_pk(reservation_id: str) -> str:
-    shard = int(hashlib.sha256(reservation_id.encode()).hexdigest(), 16) % PENDING_SHARDS
+    return pending_shard_pk(int(hashlib.sha256(reservation_id.encode()).hexdigest(), 16) % PENDING_SHARDS)
+
+
+def pending_shard_pk(shard: int) -> str:
     return f"PENDING#{shard}"
 
 

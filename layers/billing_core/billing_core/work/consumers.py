@@ -7,16 +7,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from billing_core.kernel import observability
 from billing_core.kernel.errors import NotFound
+from billing_core.kernel.observability import logger
 from billing_core.store import queues
 from billing_core.work import items as work
-
-logger = Logger(service="billing")
 
 
 def _record_handler(source: str):
@@ -38,13 +36,13 @@ def _record_handler(source: str):
                            extra={"itemId": later.item_id, "attempts": later.attempts, "delaySeconds": later.delay,
                                   "error": later.error})
             raise
-        if item["status"] == "manual_review":
+        if item.status == "manual_review":
             observability.count("WorkParked")
-            logger.error("work parked for manual review", extra={"itemId": item["itemId"],
-                                                                  "error": item.get("lastError")})
-        elif item["status"] == "succeeded":
+            logger.error("work parked for manual review", extra={"itemId": item.item_id,
+                                                                  "error": item.last_error})
+        elif item.status == "succeeded":
             observability.count("WorkSucceeded")
-        return {"status": item["status"]}
+        return {"status": item.status}
 
     return handle
 
@@ -52,8 +50,5 @@ def _record_handler(source: str):
 def handle_batch(event: dict[str, Any], context: Any, *, source: str) -> dict[str, Any]:
     # A wholly failed batch still answers batchItemFailures (each message already carries its own backoff).
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    try:
-        return process_partial_response(event=event, record_handler=_record_handler(source), processor=processor,
-                                        context=context)
-    finally:
-        observability.flush()
+    return process_partial_response(event=event, record_handler=_record_handler(source), processor=processor,
+                                    context=context)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from billing_core.api.models.ledger import Identifier, PoolId, PositiveMicro, Timestamp
+from billing_core.api.models.common import Identifier, PoolId, PositiveMicro, Timestamp
 
 Name = Annotated[StrictStr, Field(min_length=1, max_length=200)]
 Description = Annotated[StrictStr, Field(min_length=1, max_length=500)]

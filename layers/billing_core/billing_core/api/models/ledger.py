@@ -1,72 +1,45 @@
-"""Request models for the HTTP surface (pydantic). Validation here is about shape; money and
-identifier rules live in money.py and keys.py so the core applies the same rules everywhere."""
+"""The ledger's wire shapes: reserve, finalize, release, mint, adjust, balance, history, config.
+
+Requests are validated as they arrive (camelCase fields); responses are built from the core's
+results (ledger.model) for the first answer and for every idempotent replay alike.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
     StrictInt,
     StrictStr,
-    WithJsonSchema,
+    field_serializer,
     model_validator,
 )
 
-from billing_core.kernel import clock, money
-from billing_core.ledger.config import MODES
-from billing_core.ledger.lots import SOURCE_TYPES
-from billing_core.store import keys
+from billing_core.api.models.common import (
+    IdempotencyKey,
+    Identifier,
+    Micro,
+    MicroOrZero,
+    PoolId,
+    PositiveMicro,
+    Reason,
+    RequestModel,
+    ResponseModel,
+    SignedMicro,
+    Timestamp,
+)
+from billing_core.kernel import money
+from billing_core.ledger.model import MODES, SOURCE_TYPES
 
-_MONEY_SCHEMA = {
-    "anyOf": [{"type": "string", "pattern": "^[0-9]+$"}, {"type": "integer", "minimum": 0}],
-    "description": "Whole micro-units (1 USD = 1,000,000) as a digit string or JSON integer; no floats.",
-}
-
-
-def _positive_micro(value: object) -> int:
-    return money.parse_micro(value)
-
-
-def _signed_micro(value: object) -> int:
-    return money.parse_signed_micro(value)
-
-
-def _micro_or_zero(value: object) -> int:
-    return money.parse_micro(value, allow_zero=True)
+Mode = Literal["shadow", "soft", "live"]
+assert MODES == ("shadow", "soft", "live")
 
 
-PositiveMicro = Annotated[int, BeforeValidator(_positive_micro), WithJsonSchema(_MONEY_SCHEMA)]
-_SIGNED_SCHEMA = {
-    "anyOf": [{"type": "string", "pattern": "^-?[0-9]+$"}, {"type": "integer"}],
-    "description": "Whole micro-units, negative allowed, as a digit string or JSON integer; no floats.",
-}
-SignedMicro = Annotated[int, BeforeValidator(_signed_micro), WithJsonSchema(_SIGNED_SCHEMA)]
-MicroOrZero = Annotated[int, BeforeValidator(_micro_or_zero), WithJsonSchema(_MONEY_SCHEMA)]
-
-Identifier = Annotated[StrictStr, Field(pattern=keys.ID_PATTERN, min_length=1, max_length=128)]
-PoolId = Annotated[StrictStr, Field(pattern=keys.POOL_PATTERN, min_length=1, max_length=64)]
+# -- requests -----------------------------------------------------------------------------------
 
 
-def _iso_timestamp(value: str) -> str:
-    try:
-        return clock.iso(clock.parse_iso(value))
-    except (ValueError, OverflowError, OSError):
-        raise ValueError("must be an ISO-8601 timestamp with a timezone") from None
-
-
-Timestamp = Annotated[StrictStr, Field(max_length=40), AfterValidator(_iso_timestamp)]
-
-
-class _Request(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class ReserveRequest(_Request):
+class ReserveRequest(RequestModel):
     accountId: Identifier
     poolId: PoolId = "general"
     estimatedCostMicro: PositiveMicro
@@ -74,38 +47,29 @@ class ReserveRequest(_Request):
     ttlSeconds: StrictInt | None = Field(default=None, ge=1, le=86_400)
 
 
-class FinalizeRequest(_Request):
+class FinalizeRequest(RequestModel):
     reservationId: Identifier
     actualCostMicro: MicroOrZero
 
 
-class ReleaseRequest(_Request):
+class ReleaseRequest(RequestModel):
     reservationId: Identifier
 
 
-class MintRequest(_Request):
+class MintRequest(RequestModel):
     amountMicro: PositiveMicro
     poolId: PoolId = "general"
-    sourceType: Literal[SOURCE_TYPES]  # type: ignore[valid-type]
-    description: Annotated[StrictStr, Field(min_length=1, max_length=500)]
+    sourceType: Literal[SOURCE_TYPES]  # type: ignore[valid-type]  # a tuple of literals, checked at runtime
+    description: Reason
     expiresAt: Timestamp | None = None
-    idempotencyKey: Annotated[StrictStr, Field(min_length=1, max_length=128)] | None = None
+    idempotencyKey: IdempotencyKey | None = None
 
 
-class ModeRequest(_Request):
-    mode: Literal[MODES]  # type: ignore[valid-type]
+class ModeRequest(RequestModel):
+    mode: Mode
 
 
-Reason = Annotated[StrictStr, Field(min_length=1, max_length=500)]
-IdempotencyKey = Annotated[StrictStr, Field(min_length=1, max_length=128)]
-
-
-class TopupRequest(_Request):
-    amountMicro: PositiveMicro
-    provider: Literal["nowpayments", "stripe"]
-
-
-class AdjustRequest(_Request):
+class AdjustRequest(RequestModel):
     """Exactly one of balanceMicro (set) and deltaMicro (move by); both signed."""
 
     balanceMicro: SignedMicro | None = None
@@ -121,19 +85,147 @@ class AdjustRequest(_Request):
         return self
 
 
-class RefundRequest(_Request):
-    amountMicro: PositiveMicro
-    reason: Reason
-    poolId: PoolId = "general"
-    orderId: Identifier | None = None
-    idempotencyKey: IdempotencyKey | None = None
-
-
-class RevenueSharesRequest(_Request):
+class RevenueSharesRequest(RequestModel):
     """Basis points of each finalized amount per system account (sum at most 10,000)."""
 
     shares: dict[Annotated[StrictStr, Field(max_length=64)], Annotated[StrictInt, Field(ge=0, le=10_000)]]
 
 
-class DismissRequest(_Request):
-    reason: Reason
+# -- responses ----------------------------------------------------------------------------------
+
+
+class ReserveResponse(ResponseModel):
+    reservation_id: str
+    reserved_micro: Micro
+    expires_at: str
+    billing_mode: Mode
+
+
+class FinalizeResponse(ResponseModel):
+    reservation_id: str
+    finalized_micro: Micro
+    released_micro: Micro
+    overrun_micro: Micro
+    billing_mode: Mode
+    finalized_at: str
+
+
+class ReleaseResponse(ResponseModel):
+    reservation_id: str
+    status: Literal["released"]
+    released_micro: Micro
+    billing_mode: Mode
+    released_at: str
+
+
+class LotResponse(ResponseModel):
+    lot_id: str
+    account_id: str
+    pool_id: str
+    original_micro: Micro
+    available_micro: Micro
+    reserved_micro: Micro
+    consumed_micro: Micro
+    source_type: str
+    description: str
+    expires_at: str | None
+    created_at: str
+    settled_debt_micro: Micro
+
+
+class BalanceChangeResponse(ResponseModel):
+    account_id: str
+    pool_id: str
+    previous_balance_micro: Micro
+    new_balance_micro: Micro
+    delta_micro: Micro
+    reason: str
+    entry_id: str
+    entry_type: str
+    lifetime_paid_micro: Micro
+    created_at: str
+
+
+class RefundResponse(BalanceChangeResponse):
+    refunded_micro: Micro
+    order_id: str | None
+
+
+class PoolBalanceResponse(ResponseModel):
+    pool_id: str
+    available_micro: Micro
+    reserved_micro: Micro
+    consumed_micro: Micro
+    expired_micro: Micro
+    debt_micro: Micro
+
+
+class BalanceResponse(ResponseModel):
+    account_id: str
+    pools: list[PoolBalanceResponse]
+    total_available_micro: Micro
+
+
+class OperatorBalanceResponse(BalanceResponse):
+    lifetime_paid_micro: Micro
+    lifetime_refunded_micro: Micro
+
+
+class EntryResponse(ResponseModel):
+    omitted_when_unset = frozenset({"reservationId", "lotId", "metadata"})
+
+    entry_id: str
+    account_id: str
+    pool_id: str
+    entry_type: str
+    amount: Micro = Field(serialization_alias="amountMicro")
+    actor: str
+    description: str
+    created_at: str
+    reservation_id: str | None = None
+    lot_id: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict,
+                                     description="What the entry records; amounts as decimal strings")
+
+    @field_serializer("metadata")
+    def _amounts_as_strings(self, metadata: dict[str, Any]) -> dict[str, Any]:
+        return {k: money.fmt(v) if isinstance(v, int) and not isinstance(v, bool) else v for k, v in metadata.items()}
+
+
+class Pagination(ResponseModel):
+    limit: int
+    next_cursor: str | None
+    has_more: bool
+
+
+class HistoryResponse(ResponseModel):
+    entries: list[EntryResponse]
+    pagination: Pagination
+
+
+class ConfigResponse(ResponseModel):
+    mode: Mode
+    revenue_shares: dict[str, int]
+    updated_at: str | None
+
+
+class ModeChangeResponse(ResponseModel):
+    mode: Mode
+    previous_mode: Mode
+    updated_at: str
+    updated_by: str
+
+
+class SharesChangeResponse(ResponseModel):
+    revenue_shares: dict[str, int]
+    previous_revenue_shares: dict[str, int]
+    updated_at: str
+    updated_by: str
+
+
+class PricingResponse(ResponseModel):
+    billing_mode: Mode
+    pools: list[dict[str, Any]]
+    rates: list[dict[str, Any]]
+    tiers: list[dict[str, Any]]
+    source: Literal["config", "defaults"]

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 
-from billing_core.api.models.ledger import Identifier, Timestamp
+from billing_core.api.models.common import Identifier, Timestamp
 from billing_core.quotas.orgs import BILLING_STATUSES
 from billing_core.quotas.plans import SLUG_PATTERN
 

@@ -1,0 +1,47 @@
+"""Refunds: audited debits through the adjustment mechanics (negative balance allowed), in the
+transaction that raises the top-up's refunded total when there is one, so the same refund is
+never debited twice (an operator's refund first, the provider's event later, or the reverse)."""
+
+from __future__ import annotations
+
+from billing_core.kernel import money
+from billing_core.kernel.context import Context
+from billing_core.kernel.errors import Conflict, NotFound
+from billing_core.ledger import adjustments
+from billing_core.ledger.model import BalanceChanged
+from billing_core.payments.model import RANKS
+from billing_core.store import accounts, dynamo
+from billing_core.store import payments as store
+
+
+def refunded_status(total: int, credited: int) -> str:
+    return "refunded" if total == credited else "partially_refunded"
+
+
+def refund(ctx: Context, *, account_id: str, pool_id: str, amount: int, reason: str, order_id: str | None,
+           idempotency_key: str | None) -> BalanceChanged:
+    """An operator's refund. With an orderId it also counts against that top-up, so the
+    provider's own refund event later debits nothing twice."""
+    extra: list[dynamo.Action] = [accounts.add_refunded(account_id, amount)]
+    if order_id is not None:
+        payment = store.get(order_id)
+        if payment is None or payment.account_id != account_id:
+            raise NotFound("no such top-up for this account", code="TOPUP_NOT_FOUND")
+        refundable = payment.credited_micro - payment.refunded_micro
+        if amount > refundable:
+            raise Conflict("refund exceeds what this top-up credited and has not been refunded",
+                           code="REFUND_EXCEEDS_PAYMENT", details={"refundableMicro": money.fmt(refundable)})
+        status = refunded_status(payment.refunded_micro + amount, payment.credited_micro)
+        extra.append(store.refund(order_id, seen_refunded=payment.refunded_micro, delta=amount, status=status,
+                                  rank=RANKS[status]))
+    try:
+        return adjustments.change_balance(
+            ctx, account_id=account_id, pool_id=pool_id, target=None, delta=-amount, entry_type="refund",
+            reason=reason, idempotency_key=idempotency_key,
+            request={"amount": amount, "reason": reason, "orderId": order_id}, extra_actions=extra,
+            refunded=amount, order_id=order_id)
+    except dynamo.TransactionCancelled as cancelled:
+        if "payment" in cancelled.failed:
+            raise Conflict("the top-up's refunded total changed meanwhile; retry the request",
+                           code="REFUND_CONFLICT") from None
+        raise

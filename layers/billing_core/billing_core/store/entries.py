@@ -1,0 +1,80 @@
+"""Ledger entry items (LedgerTable): append-only, newest first per account.
+
+Entries are only ever Put with attribute_not_exists, never updated or deleted. The by-pool and
+by-type indexes let a filtered page be one Query instead of a filtered scan; system accounts'
+revenue shares live in shard partitions and stay out of both indexes (two writes fewer each).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from billing_core.kernel import settings
+from billing_core.kernel.errors import BadRequest
+from billing_core.ledger.model import Entry, HistoryPage
+from billing_core.store import dynamo, keys
+
+BY_POOL = "by-pool"
+BY_TYPE = "by-type"
+
+
+def _table() -> str:
+    return settings.get().ledger_table
+
+
+def put(entry: Entry) -> dynamo.Action:
+    indexed = entry.shard_seed is None
+    item = {
+        "pk": keys.entry_pk(entry.account_id, entry.shard_seed),
+        "sk": keys.entry_sk(entry.created_at, entry.entry_id),
+        "poolPk": keys.pool_pk(entry.account_id, entry.pool_id) if indexed else None,
+        "typePk": keys.type_pk(entry.account_id, entry.entry_type) if indexed else None,
+        "entryId": entry.entry_id, "accountId": entry.account_id, "poolId": entry.pool_id,
+        "entryType": entry.entry_type, "amountMicro": entry.amount, "actor": entry.actor,
+        "description": entry.description, "reservationId": entry.reservation_id, "lotId": entry.lot_id,
+        "metadata": entry.metadata or None, "createdAt": entry.created_at,
+    }
+    return dynamo.put(_table(), item, tag=f"entry:{entry.entry_id}", condition="attribute_not_exists(sk)")
+
+
+def from_item(item: dict[str, Any]) -> Entry:
+    return Entry(
+        account_id=item["accountId"], pool_id=item["poolId"], entry_type=item["entryType"],
+        amount=item["amountMicro"], entry_id=item["entryId"], created_at=item["createdAt"],
+        actor=item.get("actor") or "", description=item.get("description") or "",
+        reservation_id=item.get("reservationId"), lot_id=item.get("lotId"), metadata=item.get("metadata") or {},
+    )
+
+
+def history(account_id: str, *, pool_id: str | None, entry_type: str | None, limit: int,
+            start: dict[str, Any] | None) -> HistoryPage:
+    """One page of entries, newest first. A pool filter uses by-pool, a type filter by-type, both
+    by-pool with a filter expression (read on until the page is full). `start` must be a key of
+    the same partition (a cursor this API issued for this account and filter)."""
+    filter_expression = filter_values = None
+    index: str | None
+    if pool_id:
+        index, key_name, key_value = BY_POOL, "poolPk", keys.pool_pk(account_id, pool_id)
+        if entry_type:
+            filter_expression, filter_values = "entryType = :t", {":t": entry_type}
+    elif entry_type:
+        index, key_name, key_value = BY_TYPE, "typePk", keys.type_pk(account_id, entry_type)
+    else:
+        index, key_name, key_value = None, "pk", keys.account_pk(account_id)
+    key_names = ("pk", "sk") if index is None else ("pk", "sk", key_name)
+    if start is not None and (set(start) != set(key_names) or not all(isinstance(v, str) for v in start.values())
+                              or start.get("pk") != keys.account_pk(account_id) or start.get(key_name) != key_value):
+        raise BadRequest("cursor does not belong to this account and filter", code="INVALID_CURSOR")
+
+    matches: list[dict[str, Any]] = []
+    while True:
+        batch = limit + 1 - len(matches) if filter_expression is None else max(limit + 1, 50)
+        page = dynamo.query(_table(), index=index, key_name=key_name, key_value=key_value, limit=batch, start=start,
+                            newest_first=True, filter_expression=filter_expression, filter_values=filter_values)
+        matches.extend(page.items)
+        if len(matches) > limit:
+            shown = matches[:limit]
+            return HistoryPage([from_item(i) for i in shown], {n: shown[-1][n] for n in key_names})
+        if page.last_key is None:
+            return HistoryPage([from_item(i) for i in matches], None)
+        start = page.last_key
