@@ -1,8 +1,9 @@
 """Operator routes on accounts and config: mint, adjust/set, refund, read balance and history,
 billing mode and revenue shares."""
 
-from typing import Annotated, Literal
+from typing import Annotated
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from billing_core.api import edge, pagination
 from billing_core.api.models.ledger import (
@@ -23,7 +24,7 @@ from billing_core.api.models.payments import RefundRequest
 from billing_core.kernel import ids
 from billing_core.ledger import adjustments, balances, config, lots
 from billing_core.ledger import history as ledger_history
-from billing_core.ledger.model import ENTRY_TYPES
+from billing_core.ledger.model import EntryType
 from billing_core.payments import refunds
 
 router = edge.router()
@@ -36,7 +37,7 @@ router = edge.router()
     "Idempotent on idempotencyKey.",
     tags=["admin"],
 )
-def mint(accountId: str, request: MintRequest, ctx: edge.Ctx):
+def mint(accountId: str, request: MintRequest, ctx: edge.Ctx) -> Response[LotResponse]:
     lot = lots.mint(ctx, account_id=edge.path_id(accountId, "accountId"), pool_id=request.poolId,
                     amount=request.amountMicro, source_type=request.sourceType, description=request.description,
                     expires_at=request.expiresAt, idempotency_key=request.idempotencyKey)
@@ -51,7 +52,7 @@ def mint(accountId: str, request: MintRequest, ctx: edge.Ctx):
     "recorded as an `adjustment` ledger entry. Idempotent on idempotencyKey.",
     tags=["admin"],
 )
-def adjust(accountId: str, request: AdjustRequest, ctx: edge.Ctx):
+def adjust(accountId: str, request: AdjustRequest, ctx: edge.Ctx) -> Response[BalanceChangeResponse]:
     result = adjustments.adjust(ctx, account_id=edge.path_id(accountId, "accountId"), pool_id=request.poolId,
                                 balance=request.balanceMicro, delta=request.deltaMicro, reason=request.reason,
                                 idempotency_key=request.idempotencyKey)
@@ -66,7 +67,7 @@ def adjust(accountId: str, request: AdjustRequest, ctx: edge.Ctx):
     "Money leaves through the provider's dashboard; this records the ledger side.",
     tags=["admin"],
 )
-def refund(accountId: str, request: RefundRequest, ctx: edge.Ctx):
+def refund(accountId: str, request: RefundRequest, ctx: edge.Ctx) -> Response[RefundResponse]:
     result = refunds.refund(ctx, account_id=edge.path_id(accountId, "accountId"), pool_id=request.poolId,
                             amount=request.amountMicro, reason=request.reason, order_id=request.orderId,
                             idempotency_key=request.idempotencyKey)
@@ -74,8 +75,10 @@ def refund(accountId: str, request: RefundRequest, ctx: edge.Ctx):
 
 
 @router.get("/admin/billing/accounts/<accountId>/balance", summary="An account's balance", tags=["admin"])
-def balance(accountId: str,
-            poolId: Annotated[str | None, Query(pattern=ids.POOL_PATTERN, max_length=ids.POOL_MAX)] = None):
+def balance(
+    accountId: str,
+    poolId: Annotated[str | None, Query(pattern=ids.POOL_PATTERN, max_length=ids.POOL_MAX)] = None,
+) -> Response[OperatorBalanceResponse]:
     return edge.reply(OperatorBalanceResponse, balances.operator_balance(edge.path_id(accountId, "accountId"), poolId))
 
 
@@ -83,10 +86,10 @@ def balance(accountId: str,
 def history(
     accountId: str,
     poolId: Annotated[str | None, Query(pattern=ids.POOL_PATTERN, max_length=ids.POOL_MAX)] = None,
-    entryType: Annotated[Literal[ENTRY_TYPES] | None, Query()] = None,  # type: ignore[valid-type]
+    entryType: Annotated[EntryType | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(max_length=pagination.MAX_LENGTH)] = None,
-):
+) -> Response[HistoryResponse]:
     filters = [poolId, entryType]
     page = ledger_history.page(edge.path_id(accountId, "accountId"), pool_id=poolId, entry_type=entryType,
                                limit=limit, start=pagination.decode(cursor, filters))
@@ -95,12 +98,12 @@ def history(
 
 
 @router.get("/admin/billing/config", summary="Billing mode and revenue shares", tags=["admin"])
-def get_config():
+def get_config() -> Response[ConfigResponse]:
     return edge.reply(ConfigResponse, config.describe())
 
 
 @router.put("/admin/billing/config/mode", summary="Set the billing mode", tags=["admin"])
-def set_mode(request: ModeRequest, ctx: edge.Ctx):
+def set_mode(request: ModeRequest, ctx: edge.Ctx) -> Response[ModeChangeResponse]:
     return edge.reply(ModeChangeResponse, config.set_mode(ctx, request.mode))
 
 
@@ -111,7 +114,7 @@ def set_mode(request: ModeRequest, ctx: edge.Ctx):
     "after the change.",
     tags=["admin"],
 )
-def set_revenue_shares(request: RevenueSharesRequest, ctx: edge.Ctx):
+def set_revenue_shares(request: RevenueSharesRequest, ctx: edge.Ctx) -> Response[SharesChangeResponse]:
     return edge.reply(SharesChangeResponse, config.set_revenue_shares(ctx, request.shares))
 
 

@@ -2,6 +2,7 @@
 
 from typing import Annotated
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from billing_core.api import edge
 from billing_core.api.models.ledger import BalanceResponse
@@ -15,7 +16,7 @@ router = edge.router()
 def balance(
     poolId: Annotated[str | None, Query(pattern=ids.POOL_PATTERN, max_length=ids.POOL_MAX)] = None,
     accountId: Annotated[str | None, Query(max_length=ids.ID_MAX)] = None,
-):
+) -> Response[BalanceResponse]:
     return edge.reply(BalanceResponse, balances.balance(edge.own_account(accountId), poolId))
 
 

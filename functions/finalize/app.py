@@ -1,5 +1,6 @@
 """POST /api/internal/billing/finalize - charge the actual cost and release the rest."""
 
+from aws_lambda_powertools.event_handler import Response
 from billing_core.api import edge
 from billing_core.api.models.ledger import FinalizeRequest, FinalizeResponse
 from billing_core.ledger import reservations
@@ -14,7 +15,7 @@ router = edge.router()
     "another amount, a released or an expired reservation is 409.",
     tags=["internal"],
 )
-def finalize(request: FinalizeRequest, ctx: edge.Ctx):
+def finalize(request: FinalizeRequest, ctx: edge.Ctx) -> Response[FinalizeResponse]:
     result = reservations.finalize(ctx, reservation_id=request.reservationId, actual=request.actualCostMicro)
     return edge.reply(FinalizeResponse, result)
 

@@ -1,13 +1,14 @@
 """GET /api/billing/history - the caller's ledger entries, newest first."""
 
-from typing import Annotated, Literal
+from typing import Annotated
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from billing_core.api import edge, pagination
 from billing_core.api.models.ledger import HistoryResponse
 from billing_core.kernel import ids
 from billing_core.ledger import history as ledger_history
-from billing_core.ledger.model import ENTRY_TYPES
+from billing_core.ledger.model import EntryType
 
 router = edge.router()
 
@@ -15,11 +16,11 @@ router = edge.router()
 @router.get("/api/billing/history", summary="Ledger history of the caller's account", tags=["user"])
 def history(
     poolId: Annotated[str | None, Query(pattern=ids.POOL_PATTERN, max_length=ids.POOL_MAX)] = None,
-    entryType: Annotated[Literal[ENTRY_TYPES] | None, Query()] = None,  # type: ignore[valid-type]
+    entryType: Annotated[EntryType | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(max_length=pagination.MAX_LENGTH)] = None,
     accountId: Annotated[str | None, Query(max_length=ids.ID_MAX)] = None,
-):
+) -> Response[HistoryResponse]:
     filters = [poolId, entryType]
     page = ledger_history.page(edge.own_account(accountId), pool_id=poolId, entry_type=entryType, limit=limit,
                                start=pagination.decode(cursor, filters))

@@ -7,11 +7,12 @@ handler's Powertools router into one resolver. A test fails when it is out of da
 
 import json
 from pathlib import Path
+from typing import Any
 
 _DOCUMENT = (Path(__file__).parent / "openapi.json").read_text()
 
 
-def lambda_handler(event, context):
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     json.loads(_DOCUMENT)  # never serve a corrupt document
     return {
         "statusCode": 200,

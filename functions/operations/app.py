@@ -1,14 +1,16 @@
 """Operator routes for background work: the dead-letter items (list, replay) and reconciliation
 (last result, run now)."""
 
-from typing import Annotated, Literal
+from typing import Annotated
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from billing_core.api import edge, pagination
 from billing_core.api.models.work import DismissRequest, WorkItemResponse, WorkListResponse
 from billing_core.kernel.errors import NotFound
 from billing_core.reconciler import run as reconciler
 from billing_core.work import items as work
+from billing_core.work.model import Status
 
 router = edge.router()
 
@@ -21,10 +23,10 @@ router = edge.router()
     tags=["admin"],
 )
 def list_dlq(
-    status: Annotated[Literal[work.STATUSES], Query()] = "manual_review",  # type: ignore[valid-type]
+    status: Annotated[Status, Query()] = "manual_review",
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(max_length=pagination.MAX_LENGTH)] = None,
-):
+) -> Response[WorkListResponse]:
     items, next_key = work.by_status(status, limit=limit, start=pagination.decode(cursor, [status]))
     return edge.reply(WorkListResponse, {"items": items, "pagination": pagination.info(limit, next_key, [status])})
 
@@ -36,7 +38,7 @@ def list_dlq(
     "(replayed: false), and the operation itself applies at most once.",
     tags=["admin"],
 )
-def replay(itemId: str, ctx: edge.Ctx):
+def replay(itemId: str, ctx: edge.Ctx) -> Response[WorkItemResponse]:
     return edge.reply(WorkItemResponse, work.replay(ctx, edge.path_id(itemId, "itemId")))
 
 
@@ -47,7 +49,7 @@ def replay(itemId: str, ctx: edge.Ctx):
     "the operator are kept on the item. Dismissing twice answers the dismissed item; a succeeded item is 409.",
     tags=["admin"],
 )
-def dismiss(itemId: str, request: DismissRequest, ctx: edge.Ctx):
+def dismiss(itemId: str, request: DismissRequest, ctx: edge.Ctx) -> Response[WorkItemResponse]:
     return edge.reply(WorkItemResponse, work.dismiss(ctx, edge.path_id(itemId, "itemId"), reason=request.reason))
 
 

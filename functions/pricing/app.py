@@ -1,5 +1,6 @@
 """GET /api/billing/pricing - public pricing and the billing mode; defaults if config is unreadable."""
 
+from aws_lambda_powertools.event_handler import Response
 from billing_core.api import edge
 from billing_core.api.models.ledger import PricingResponse
 from billing_core.ledger import config
@@ -8,7 +9,7 @@ router = edge.router()
 
 
 @router.get("/api/billing/pricing", summary="Public pricing", tags=["public"])
-def pricing():
+def pricing() -> Response[PricingResponse]:
     return edge.reply(PricingResponse, config.pricing())
 
 

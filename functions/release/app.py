@@ -1,5 +1,6 @@
 """POST /api/internal/billing/release - return a whole reservation to the account."""
 
+from aws_lambda_powertools.event_handler import Response
 from billing_core.api import edge
 from billing_core.api.models.ledger import ReleaseRequest, ReleaseResponse
 from billing_core.ledger import reservations
@@ -13,7 +14,7 @@ router = edge.router()
     description="Idempotent: releasing a released reservation returns the original response.",
     tags=["internal"],
 )
-def release(request: ReleaseRequest, ctx: edge.Ctx):
+def release(request: ReleaseRequest, ctx: edge.Ctx) -> Response[ReleaseResponse]:
     return edge.reply(ReleaseResponse, reservations.release(ctx, reservation_id=request.reservationId))
 
 

@@ -1,5 +1,6 @@
 """POST /api/internal/billing/reserve - hold the estimated cost before expensive work."""
 
+from aws_lambda_powertools.event_handler import Response
 from billing_core.api import edge
 from billing_core.api.models.ledger import ReserveRequest, ReserveResponse
 from billing_core.ledger import reservations
@@ -14,7 +15,7 @@ router = edge.router()
     "402 in live mode when the balance is insufficient.",
     tags=["internal"],
 )
-def reserve(request: ReserveRequest, ctx: edge.Ctx):
+def reserve(request: ReserveRequest, ctx: edge.Ctx) -> Response[ReserveResponse]:
     result = reservations.reserve(ctx, account_id=request.accountId, pool_id=request.poolId,
                                   estimate=request.estimatedCostMicro, reservation_id=request.reservationId,
                                   ttl_seconds=request.ttlSeconds)

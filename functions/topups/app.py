@@ -1,5 +1,6 @@
 """POST /api/billing/topups - start a top-up for the caller's account; GET one back."""
 
+from aws_lambda_powertools.event_handler import Response
 from billing_core.api import edge
 from billing_core.api.models.payments import TopupRequest, TopupResponse
 from billing_core.payments import topups
@@ -15,14 +16,14 @@ router = edge.router()
     "Credit arrives with the provider's signed webhook.",
     tags=["user"],
 )
-def create_topup(request: TopupRequest, ctx: edge.Ctx):
+def create_topup(request: TopupRequest, ctx: edge.Ctx) -> Response[TopupResponse]:
     result = topups.create(ctx, account_id=edge.own_account(None), amount=request.amountMicro,
                            provider=request.provider)
     return edge.reply(TopupResponse, result, 201)
 
 
 @router.get("/api/billing/topups/<orderId>", summary="A top-up of the caller's account", tags=["user"])
-def get_topup(orderId: str):
+def get_topup(orderId: str) -> Response[TopupResponse]:
     return edge.reply(TopupResponse, topups.get(edge.path_id(orderId, "orderId"), edge.own_account(None)))
 
 

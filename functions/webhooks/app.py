@@ -6,6 +6,7 @@ it for manual review after N attempts. Only if even that fails is the answer 500
 provider redelivers.
 """
 
+from aws_lambda_powertools.event_handler import Response
 from billing_core.api import edge
 from billing_core.api.models.payments import WebhookResponse
 from billing_core.kernel import observability, settings
@@ -20,7 +21,7 @@ def _headers() -> dict[str, str]:
     return {k.lower(): v for k, v in (router.current_event.headers or {}).items()}
 
 
-def _apply(event: PaymentEvent):
+def _apply(event: PaymentEvent) -> Response[WebhookResponse]:
     try:
         return edge.reply(WebhookResponse, events.apply_event(event))
     except Exception as exc:
@@ -39,7 +40,7 @@ def _apply(event: PaymentEvent):
     "top-up's orderId; USD price_amount is credited once, on `finished`.",
     tags=["webhooks"],
 )
-def nowpayments():
+def nowpayments() -> Response[WebhookResponse]:
     raw = edge.raw_body(router.current_event.raw_event)
     signatures.verify_nowpayments(raw, _headers().get("x-nowpayments-sig"),
                                   settings.get().nowpayments_ipn_secret.get_secret_value())
@@ -54,7 +55,7 @@ def nowpayments():
     "charge.refunded debits the refunded amount.",
     tags=["webhooks"],
 )
-def stripe():
+def stripe() -> Response[WebhookResponse]:
     raw = edge.raw_body(router.current_event.raw_event)
     signatures.verify_stripe(raw, _headers().get("stripe-signature"),
                              settings.get().stripe_webhook_secret.get_secret_value())

@@ -7,7 +7,7 @@ A handler module declares its routes on a Powertools `Router` and exports
 wrapper runs, in order: 413 for bodies over 64 KiB, 415/400 for non-JSON bodies,
 authentication (401/403) before any validation detail is revealed, then Powertools' pydantic
 validation and the route, and last the caller's rate counter for a request that did not count
-it inside a money transaction.
+it inside a money transaction (and was answered below 429: a 5xx did nothing).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import base64
 import contextvars
 import json
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Depends, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -44,7 +44,19 @@ JSON_TYPE = errors.JSON_TYPE
 
 _context: contextvars.ContextVar[Context | None] = contextvars.ContextVar("context", default=None)
 
-LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+class LambdaHandler:
+    """A function's entry point, with what the tools that document and test it read from it."""
+
+    def __init__(self, run: Callable[[dict[str, Any], Any], dict[str, Any]], resolver: APIGatewayRestResolver,
+                 auth_kind: str | None) -> None:
+        self._run = run
+        self.resolver = resolver
+        self.auth_kind = auth_kind
+
+    def __call__(self, event: dict[str, Any], lambda_context: Any) -> dict[str, Any]:
+        return self._run(event, lambda_context)
 
 
 def router() -> Router:
@@ -81,9 +93,14 @@ def json_response(payload: Any, status: int = 200, headers: dict[str, str] | Non
                     headers=headers or {})
 
 
-def reply(model: type[ResponseModel], result: Any, status: int = 200) -> Response[str]:
-    """Serialize a core result through its response model: the one way a route answers."""
-    return json_response(model.of(result), status)
+M = TypeVar("M", bound=ResponseModel)
+
+
+def reply(model: type[M], result: Any, status: int = 200) -> Response[M]:
+    """A core result through its response model: the one way a route answers. The route's return
+    annotation (`-> Response[Model]`) is the same model, so Powertools documents it in the OpenAPI
+    document and writes it (camelCase, amounts as strings) exactly as `Model.of` would."""
+    return Response(status_code=status, content_type=JSON_TYPE, body=model.model_validate(result))
 
 
 def _as_response(proxy: dict[str, Any]) -> Response[str]:
@@ -182,6 +199,14 @@ def handler(route_source: Router, *, auth_kind: str | None, parse_body: bool = T
     def lambda_handler(event: dict[str, Any], lambda_context: Any) -> dict[str, Any]:
         token = _context.set(None)
         try:
+            with settings.invocation():
+                return _serve(event, lambda_context)
+        finally:
+            flush()
+            _context.reset(token)
+
+    def _serve(event: dict[str, Any], lambda_context: Any) -> dict[str, Any]:
+        try:
             _precheck(event, parse=parse_body)
             ctx = None
             if auth_kind is not None:
@@ -189,8 +214,8 @@ def handler(route_source: Router, *, auth_kind: str | None, parse_body: bool = T
                 _context.set(ctx)
             response: dict[str, Any] = app.resolve(event, lambda_context)
             rate = ctx.rate if ctx is not None else None
-            if rate is not None and not rate.charged and response.get("statusCode") != 429:
-                rate.charge_standalone()
+            if rate is not None and not rate.charged and response.get("statusCode", 500) < 429:
+                rate.charge_standalone()  # a 429 was counted already; a 5xx did nothing to count
             return response
         except BillingError as exc:
             logger.info("request refused", extra={"code": exc.code, "status": errors.status_of(exc)})
@@ -198,10 +223,5 @@ def handler(route_source: Router, *, auth_kind: str | None, parse_body: bool = T
         except Exception:
             logger.exception("unhandled error outside the resolver")
             return errors.proxy(500, "INTERNAL_ERROR", "internal error")
-        finally:
-            flush()
-            _context.reset(token)
 
-    lambda_handler.resolver = app  # type: ignore[attr-defined]
-    lambda_handler.auth_kind = auth_kind  # type: ignore[attr-defined]
-    return lambda_handler
+    return LambdaHandler(lambda_handler, app, auth_kind)

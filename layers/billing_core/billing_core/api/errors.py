@@ -33,7 +33,7 @@ JSON_TYPE = "application/json"
 def status_of(exc: errors.BillingError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS:
-            return STATUS[cls]  # type: ignore[index]  # cls is a BillingError subclass here
+            return STATUS[cls]
     return 400
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -59,9 +59,12 @@ def job(handler: F) -> F:
 
     @functools.wraps(handler)
     def run(event: Any, context: Any) -> Any:
+        from billing_core.kernel import settings
+
         try:
-            return handler(event, context)
+            with settings.invocation():
+                return handler(event, context)
         finally:
             flush()
 
-    return tracer.capture_lambda_handler(logger.inject_lambda_context(clear_state=True)(run))  # type: ignore[no-any-return]
+    return cast(F, tracer.capture_lambda_handler(logger.inject_lambda_context(clear_state=True)(run)))

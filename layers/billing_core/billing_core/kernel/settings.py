@@ -2,15 +2,19 @@
 
 Every value comes from the environment the template gives the function. `get()` validates it
 the first time and again only when one of the variables changes (tests and the local stack set
-them), so a request never re-parses configuration. A value that does not validate raises
-ConfigurationError naming the variable, never its value: handlers call `get()` at import, so a
-bad configuration fails the cold start with that message instead of failing requests.
+them), so a request never re-parses configuration; inside an invocation (`invocation()`,
+opened by the edge and the job wrapper) the environment is compared once, not at every call.
+A value that does not validate raises ConfigurationError naming the variable, never its value:
+handlers call `get()` at import, so a bad configuration fails the cold start with that message
+instead of failing requests.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
@@ -78,6 +82,8 @@ def _present(value: object) -> bool:
 
 _NAMES = tuple(field.alias for field in Settings.model_fields.values() if field.alias)
 _cache: tuple[tuple[str | None, ...], Settings] | None = None
+_invocation: contextvars.ContextVar[object | None] = contextvars.ContextVar("settings_invocation", default=None)
+_checked_in: object | None = None  # the invocation whose environment was last compared
 
 
 def parse(environ: Mapping[str, str]) -> Settings:
@@ -91,8 +97,22 @@ def parse(environ: Mapping[str, str]) -> Settings:
 
 
 def get() -> Settings:
-    global _cache
+    global _cache, _checked_in
+    current = _invocation.get()
+    if _cache is not None and current is not None and current is _checked_in:
+        return _cache[1]
     fingerprint = tuple(os.environ.get(name) for name in _NAMES)
     if _cache is None or _cache[0] != fingerprint:
         _cache = (fingerprint, parse(os.environ))
+    _checked_in = current
     return _cache[1]
+
+
+@contextlib.contextmanager
+def invocation() -> Iterator[Settings]:
+    """One Lambda invocation: its environment is compared once, at the start."""
+    token = _invocation.set(object())
+    try:
+        yield get()
+    finally:
+        _invocation.reset(token)

@@ -7,11 +7,10 @@ Same key and same request: the original result. Same key, another request: 409."
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import TypeAdapter
 
@@ -20,7 +19,10 @@ from billing_core.kernel.errors import Conflict
 from billing_core.store import dynamo, transaction
 from billing_core.store import idempotency as records
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 
 
 def request_hash(command: dict[str, Any]) -> str:
@@ -33,13 +35,13 @@ def reused() -> Conflict:
     return Conflict("this idempotency key was already used for a different request", code="IDEMPOTENCY_KEY_REUSED")
 
 
-@functools.cache
-def _adapter(kind: type[Any]) -> TypeAdapter[Any]:
-    return TypeAdapter(kind)
+_adapters: dict[type[Any], TypeAdapter[Any]] = {}
 
 
 def _rebuild(kind: type[T], stored: dict[str, Any]) -> T:
-    result: T = _adapter(kind).validate_python(stored)
+    """The stored result as the typed value it was (pydantic validates nested dataclasses)."""
+    adapter = _adapters.get(kind) or _adapters.setdefault(kind, TypeAdapter(kind))
+    result: T = adapter.validate_python(stored)
     return result
 
 
@@ -62,7 +64,7 @@ def commit(actions: Sequence[dynamo.Action], ctx: Context, *, scope: str, key: s
     A retry that lost the race on the record gets the original result; any other refusal
     propagates as TransactionCancelled for the caller to judge by tag."""
     if key:
-        actions = [*actions, records.record(scope, key, req_hash, dataclasses.asdict(result))]  # type: ignore[call-overload]
+        actions = [*actions, records.record(scope, key, req_hash, dataclasses.asdict(result))]
     try:
         transaction.commit(actions, ctx)
     except dynamo.TransactionCancelled as cancelled:

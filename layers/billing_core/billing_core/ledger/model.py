@@ -5,16 +5,19 @@ serializes the results."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
-MODES = ("shadow", "soft", "live")
-RESERVATION_STATUSES = ("pending", "finalized", "released", "expired")
-SOURCE_TYPES = ("deposit", "grant", "campaign", "admin_mint")
-ENTRY_TYPES = (
+Mode = Literal["shadow", "soft", "live"]
+SourceType = Literal["deposit", "grant", "campaign", "admin_mint"]
+EntryType = Literal[
     "deposit", "reserve", "finalize", "release", "expire", "refund", "adjustment",
     "revenue_share", "commons_contribution",
     "shadow_reserve", "shadow_finalize", "shadow_release", "shadow_expire",
-)
+]
+MODES: tuple[str, ...] = get_args(Mode)
+SOURCE_TYPES: tuple[str, ...] = get_args(SourceType)
+ENTRY_TYPES: tuple[str, ...] = get_args(EntryType)
+RESERVATION_STATUSES = ("pending", "finalized", "released", "expired")
 
 
 @dataclass(frozen=True)

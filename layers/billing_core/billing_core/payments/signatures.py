@@ -72,7 +72,8 @@ def stripe_header(payload: bytes, secret: str, timestamp: int | None = None) -> 
     from stripe import WebhookSignature
 
     ts = int(clock.now()) if timestamp is None else timestamp
-    return WebhookSignature.generate_signature_header(payload.decode("utf-8"), secret, timestamp=ts)
+    header: str = WebhookSignature.generate_signature_header(payload.decode("utf-8"), secret, timestamp=ts)
+    return header
 
 
 def verify_stripe(raw: bytes, header: str | None, secret: str) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from billing_core.kernel import retry
 from billing_core.kernel.retry import Again
@@ -255,7 +255,7 @@ def update_item(table: str, key: Mapping[str, Any], expression: str, *, conditio
         response = _send("update_item", **kwargs)
     except ClientError as exc:
         if _code(exc) == "ConditionalCheckFailedException":
-            old = exc.response.get("Item")
+            old = cast("dict[str, Any] | None", exc.response.get("Item"))  # botocore types it as object
             raise ConditionFailed(from_item(old) if old else None) from exc
         raise
     attributes = response.get("Attributes")

@@ -37,4 +37,5 @@ def postpone(queue_url: str, receipt_handle: str, seconds: int) -> None:
 
 def queue_url_from_arn(arn: str) -> str:
     """arn:aws:sqs:region:account:name -> the queue URL (the SQS event carries only the ARN)."""
-    return client().get_queue_url(QueueName=arn.rsplit(":", 1)[-1])["QueueUrl"]
+    url: str = client().get_queue_url(QueueName=arn.rsplit(":", 1)[-1])["QueueUrl"]
+    return url

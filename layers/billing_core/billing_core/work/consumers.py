@@ -5,9 +5,11 @@ comes back, and its visibility is pushed out first so it comes back after the ba
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from billing_core.kernel import observability
@@ -17,7 +19,7 @@ from billing_core.store import queues
 from billing_core.work import items as work
 
 
-def _record_handler(source: str):
+def _record_handler(source: str) -> Callable[[SQSRecord], dict[str, Any]]:
     def handle(record: SQSRecord) -> dict[str, Any]:
         try:
             item_id = json.loads(record.body)["itemId"]
@@ -47,7 +49,7 @@ def _record_handler(source: str):
     return handle
 
 
-def handle_batch(event: dict[str, Any], context: Any, *, source: str) -> dict[str, Any]:
+def handle_batch(event: dict[str, Any], context: Any, *, source: str) -> PartialItemFailureResponse:
     # A wholly failed batch still answers batchItemFailures (each message already carries its own backoff).
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     return process_partial_response(event=event, record_handler=_record_handler(source), processor=processor,

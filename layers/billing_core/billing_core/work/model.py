@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
-STATUSES = ("pending", "succeeded", "manual_review", "dismissed")
+Status = Literal["pending", "succeeded", "manual_review", "dismissed"]
+STATUSES: tuple[str, ...] = get_args(Status)
 
 
 @dataclass(frozen=True)

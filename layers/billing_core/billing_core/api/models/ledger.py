@@ -30,11 +30,7 @@ from billing_core.api.models.common import (
     Timestamp,
 )
 from billing_core.kernel import money
-from billing_core.ledger.model import MODES, SOURCE_TYPES
-
-Mode = Literal["shadow", "soft", "live"]
-assert MODES == ("shadow", "soft", "live")
-
+from billing_core.ledger.model import Mode, SourceType
 
 # -- requests -----------------------------------------------------------------------------------
 
@@ -59,7 +55,7 @@ class ReleaseRequest(RequestModel):
 class MintRequest(RequestModel):
     amountMicro: PositiveMicro
     poolId: PoolId = "general"
-    sourceType: Literal[SOURCE_TYPES]  # type: ignore[valid-type]  # a tuple of literals, checked at runtime
+    sourceType: SourceType
     description: Reason
     expiresAt: Timestamp | None = None
     idempotencyKey: IdempotencyKey | None = None

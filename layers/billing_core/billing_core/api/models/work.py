@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from billing_core.api.models.common import Reason, RequestModel, ResponseModel
 from billing_core.api.models.ledger import Pagination
-
-Status = Literal["pending", "succeeded", "manual_review", "dismissed"]
+from billing_core.work.model import Status
 
 
 class DismissRequest(RequestModel):
