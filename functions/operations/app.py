@@ -6,6 +6,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from billing_core.api import edge, pagination
+from billing_core.api.models.reconciler import ReconciliationResponse
 from billing_core.api.models.work import DismissRequest, WorkItemResponse, WorkListResponse
 from billing_core.kernel.errors import NotFound
 from billing_core.reconciler import run as reconciler
@@ -58,7 +59,7 @@ def last_reconciliation():
     result = reconciler.last_result()
     if result is None:
         raise NotFound("no reconciliation has run yet", code="NO_RECONCILIATION_YET")
-    return edge.json_response(result)
+    return edge.reply(ReconciliationResponse, result)
 
 
 @router.post(
@@ -69,7 +70,7 @@ def last_reconciliation():
     tags=["admin"],
 )
 def reconcile_now(ctx: edge.Ctx):
-    return edge.json_response(reconciler.run(actor=ctx.actor, time_budget_seconds=20.0))
+    return edge.reply(ReconciliationResponse, reconciler.run(actor=ctx.actor, time_budget_seconds=20.0))
 
 
 lambda_handler = edge.handler(router, auth_kind="admin")

@@ -1,12 +1,14 @@
 """EventBridge schedule (nightly): reconcile lots, balances and system revenue against the ledger.
 
 Runs billing_core.reconciler.run.run within the invocation's remaining time (less a margin to store
-the result and flush metrics), logs a summary and flushes the EMF metrics the alarms watch.
-A run that raises still reports ReconcilerComplete = 0, then fails the invocation.
+the result and flush metrics), logs a summary (in the wire form the admin routes answer) and flushes
+the EMF metrics the alarms watch. A run that raises still reports ReconcilerComplete = 0, then
+fails the invocation.
 """
 
 from typing import Any
 
+from billing_core.api.models.reconciler import ReconciliationResponse
 from billing_core.kernel import observability
 from billing_core.kernel.observability import logger
 from billing_core.reconciler import run as reconciler
@@ -29,13 +31,14 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.exception("reconciliation failed")
         observability.gauge(reconciler.M_COMPLETE, 0)
         raise
-    summary = {name: result.get(name) for name in SUMMARY_FIELDS}
-    summary["systemRevenueOk"] = all(v["ok"] for v in result["systemRevenue"].values())
-    if result["status"] != "ok":
+    wire = ReconciliationResponse.of(result)
+    summary = {name: wire[name] for name in SUMMARY_FIELDS}
+    summary["systemRevenueOk"] = all(v.ok for v in result.system_revenue.values())
+    if result.status != "ok":
         logger.error("reconciliation found violations", extra={
-            **summary, "invariantViolations": result["invariantViolations"][:10],
-            "driftedAccounts": result["driftedAccounts"][:10]})
-    elif not result["complete"]:
+            **summary, "invariantViolations": wire["invariantViolations"][:10],
+            "driftedAccounts": wire["driftedAccounts"][:10]})
+    elif not result.complete:
         logger.warning("reconciliation incomplete (time budget)", extra=summary)
     else:
         logger.info("reconciliation finished", extra=summary)

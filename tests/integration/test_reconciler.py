@@ -217,6 +217,13 @@ class Undo:
             client.put_item(TableName=table, Item=raw)
 
 
+def wire(result: Any) -> dict[str, Any]:
+    """The JSON the admin routes answer for a run's typed result (what an operator reads)."""
+    from billing_core.api.models.reconciler import ReconciliationResponse
+
+    return ReconciliationResponse.of(result)
+
+
 def rows_for(result: dict[str, Any], account: str) -> dict[str, dict[str, Any]]:
     return {(r["poolId"], r["what"]): r for r in result["driftedAccounts"] if r["accountId"] == account}
 
@@ -262,7 +269,7 @@ class TestMixedWorkload:
         assert balances.balance("acct-ops").total_available_micro > 0
         assert any(lot["reserved"] for lot in lots(aws, "acct-live"))
 
-        result = core().run(actor="test")
+        result = wire(core().run(actor="test"))
 
         assert result["invariantViolations"] == [] and result["invariantViolationsTotal"] == 0
         assert result["driftedAccounts"] == [], json.dumps(result["driftedAccounts"], indent=1)
@@ -305,7 +312,7 @@ class TestMixedWorkload:
         lot = find_lot(aws, "acct-live")
         bump(aws, lot, "SET available = available + :one", {":one": 1})
 
-        result = core().run(actor="test")
+        result = wire(core().run(actor="test"))
 
         assert result["status"] == "violations"
         assert result["invariantViolationsTotal"] == 1
@@ -326,7 +333,7 @@ class TestMixedWorkload:
         # original and available both +5: the lot's own invariant still holds.
         bump(aws, lot, "SET original = original + :five, available = available + :five", {":five": 5})
 
-        result = core().run(actor="test")
+        result = wire(core().run(actor="test"))
 
         assert result["invariantViolations"] == []
         assert result["status"] == "violations"
@@ -357,7 +364,7 @@ class TestMixedWorkload:
                       and e["amountMicro"] > 0 and (entry_type != "finalize" or e["amountMicro"] < UNIT * 3))
         delete_entry(aws, victim)
 
-        result = core().run(actor="test")
+        result = wire(core().run(actor="test"))
 
         assert result["status"] == "violations"
         assert {r["accountId"] for r in result["driftedAccounts"]} == {account}
@@ -374,7 +381,7 @@ class TestMixedWorkload:
         share = next(e for e in ledger(aws) if e["entryType"] == "commons_contribution")
         delete_entry(aws, share)
 
-        result = core().run(actor="test")
+        result = wire(core().run(actor="test"))
 
         commons = result["systemRevenue"]["sys-commons"]
         assert commons["ok"] is False
@@ -388,7 +395,7 @@ class TestMixedWorkload:
 
     def test_every_corruption_was_undone(self, world):
         """Runs last in the class: the shared ledger is clean again (the undo really undid)."""
-        result = core().run(actor="test")
+        result = wire(core().run(actor="test"))
         assert result["status"] == "ok" and result["driftedAccounts"] == [], result["driftedAccounts"]
         assert result["invariantViolations"] == []
         assert all(v["ok"] for v in result["systemRevenue"].values())
@@ -407,7 +414,11 @@ def test_traffic_during_the_scan_raises_no_false_drift(aws, ops, reconciler, mon
     pending = ops.reserve("acct-busy", 2 * UNIT, ttlSeconds=3600)
     during_recheck = ops.reserve("acct-busy", UNIT, ttlSeconds=3600)
     settle()
-    original_scan, original_query = reconciler._Run.scan_ledger, reconciler._query
+    from billing_core.reconciler import scan
+    from billing_core.store import keys
+    from billing_core.store import reconciliation as store
+
+    original_scan, original_balance_pages = scan.Scan.scan_ledger, store.balance_pages
     lot_reads = []
 
     def scan_ledger_after_traffic(self):
@@ -415,16 +426,15 @@ def test_traffic_during_the_scan_raises_no_false_drift(aws, ops, reconciler, mon
         ops.mint("acct-busy", UNIT)
         return original_scan(self)
 
-    def query_with_traffic(table, pk, condition, value):
-        if value == "BAL#":
-            lot_reads.append(pk)
-            if len(lot_reads) == 1:  # the first re-read has read the ledger, not yet the lots
-                ops.finalize(during_recheck, 10)
-        return original_query(table, pk, condition, value)
+    def balance_pages_with_traffic(account_id):
+        lot_reads.append(keys.account_pk(account_id))
+        if len(lot_reads) == 1:  # the first re-read has read the ledger, not yet the lots
+            ops.finalize(during_recheck, 10)
+        return original_balance_pages(account_id)
 
-    monkeypatch.setattr(reconciler._Run, "scan_ledger", scan_ledger_after_traffic)
-    monkeypatch.setattr(reconciler, "_query", query_with_traffic)
-    result = reconciler.run(actor="test")
+    monkeypatch.setattr(scan.Scan, "scan_ledger", scan_ledger_after_traffic)
+    monkeypatch.setattr(store, "balance_pages", balance_pages_with_traffic)
+    result = wire(reconciler.run(actor="test"))
 
     assert result["driftedAccounts"] == [], result["driftedAccounts"]
     assert result["status"] == "ok"
@@ -440,7 +450,7 @@ def test_a_negative_field_is_a_violation_even_when_the_sum_holds(aws, ops, recon
     lot = find_lot(aws, "acct-neg")
     bump(aws, lot, "SET reserved = reserved - :n, available = available + :n", {":n": 5})
 
-    result = reconciler.run(actor="test")
+    result = wire(reconciler.run(actor="test"))
 
     (violation,) = result["invariantViolations"]
     assert violation["lotId"] == lot["lotId"] and violation["reservedMicro"] == "-5"
@@ -455,7 +465,7 @@ def test_an_unreadable_lot_is_reported_not_fatal(aws, ops, reconciler):
     aws.update_item(TableName="BillingTable", Key={"pk": {"S": lot["pk"]}, "sk": {"S": lot["sk"]}},
                     UpdateExpression="SET available = :x", ExpressionAttributeValues={":x": {"N": "0.5"}})
 
-    result = reconciler.run(actor="test")
+    result = wire(reconciler.run(actor="test"))
 
     assert result["complete"] is True
     (violation,) = result["invariantViolations"]
@@ -466,6 +476,9 @@ def test_an_unreadable_lot_is_reported_not_fatal(aws, ops, reconciler):
 
 
 def test_last_result_is_the_stored_result(aws, ops, reconciler):
+    from billing_core.kernel import settings
+    from billing_core.store import dynamo, keys
+
     assert reconciler.last_result() is None
     ops.mode("live")
     ops.mint("acct-x", UNIT)
@@ -474,9 +487,11 @@ def test_last_result_is_the_stored_result(aws, ops, reconciler):
 
     stored = reconciler.last_result()
     assert stored == second != first
-    assert stored["actor"] == "reconciler" and stored["runId"] == second["runId"]
-    assert json.loads(json.dumps(stored)) == stored  # JSON-safe as stored and as returned
-    assert [r["runId"] for r in reconciler.history()] == [second["runId"], first["runId"]]
+    assert stored.actor == "reconciler" and stored.run_id == second.run_id
+    item = dynamo.get(settings.get().billing_table, keys.RECONCILIATION_KEY)["result"]
+    # JSON-safe as stored and as returned, and the stored map is what the routes answer
+    assert json.loads(json.dumps(item)) == item == wire(stored) == wire(second)
+    assert [r.run_id for r in reconciler.history()] == [second.run_id, first.run_id]
 
 
 def test_a_run_that_started_earlier_never_overwrites_a_later_result(aws, reconciler):
@@ -487,9 +502,9 @@ def test_a_run_that_started_earlier_never_overwrites_a_later_result(aws, reconci
     clock.reset()
     earlier = reconciler.run(actor="admin:ops")  # ... an operator's run that started first finishes last
 
-    assert earlier["startedAt"] < later["startedAt"]
-    assert reconciler.last_result()["runId"] == later["runId"]
-    assert {r["runId"] for r in reconciler.history()} == {later["runId"], earlier["runId"]}
+    assert earlier.started_at < later.started_at
+    assert reconciler.last_result().run_id == later.run_id
+    assert {r.run_id for r in reconciler.history()} == {later.run_id, earlier.run_id}
 
 
 def test_manual_review_and_campaign_gauges(aws, reconciler, emitted, monkeypatch):
@@ -514,7 +529,7 @@ def test_manual_review_and_campaign_gauges(aws, reconciler, emitted, monkeypatch
     monkeypatch.setitem(sys.modules, "billing_core.campaigns.grants", fake)
     monkeypatch.setattr(campaigns_package, "grants", fake, raising=False)
 
-    result = reconciler.run(actor="test")
+    result = wire(reconciler.run(actor="test"))
 
     assert result["manualReviewItems"] == 2 and emitted["ManualReviewItems"] == 2
     assert [c["campaignId"] for c in result["campaigns"]] == ["spring", "summer"]
@@ -526,7 +541,7 @@ def test_manual_review_and_campaign_gauges(aws, reconciler, emitted, monkeypatch
 
     monkeypatch.setitem(sys.modules, "billing_core.campaigns.grants", None)  # the module absent: import fails
     monkeypatch.delattr(campaigns_package, "grants")
-    absent = reconciler.run(actor="test")
+    absent = wire(reconciler.run(actor="test"))
     assert absent["campaigns"] == [] and absent["errors"] == []
 
 
@@ -536,14 +551,14 @@ def test_a_run_cut_short_reports_incomplete_and_no_drift(aws, ops, reconciler, e
     lot = find_lot(aws, "acct-x")
     bump(aws, lot, "SET available = available + :one", {":one": 1})
 
-    result = reconciler.run(actor="test", time_budget_seconds=0)
+    result = wire(reconciler.run(actor="test", time_budget_seconds=0))
 
     assert result["complete"] is False and result["driftEvaluated"] is False
     assert result["driftRatio"] is None and result["accountsChecked"] == 0
     assert result["invariantViolationsTotal"] == 1  # found before the budget ran out: still reported
     assert emitted["ReconcilerComplete"] == 0 and emitted["InvariantViolations"] == 1
     assert "DriftRatioPercent" not in emitted and "DriftedAccounts" not in emitted
-    assert reconciler.last_result()["complete"] is False
+    assert reconciler.last_result().complete is False
 
 
 def test_scheduled_handler_flushes_emf_metrics_and_stores_the_result(aws, ops, reconciler, capsys):
@@ -564,4 +579,4 @@ def test_scheduled_handler_flushes_emf_metrics_and_stores_the_result(aws, ops, r
     assert doc["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "CreditBilling"
     assert doc["service"] == "billing"
     assert doc["DriftRatioPercent"] == [0.0] and doc["ReconcilerComplete"] == [1.0]
-    assert reconciler.last_result()["runId"] == summary["runId"]
+    assert reconciler.last_result().run_id == summary["runId"]

@@ -5,8 +5,9 @@ of reservations against the ledger, pending holds from a ledger alone, and the w
 from __future__ import annotations
 
 import pytest
-from billing_core.reconciler import run as r
-from billing_core.reconciler.run import AccountTotals, Check, OpenHolds, PoolTotals
+from billing_core.api.models.reconciler import DriftRowResponse
+from billing_core.reconciler import rules as r
+from billing_core.reconciler.rules import AccountTotals, Check, OpenHolds, PoolTotals
 
 CUTOFF = "2026-01-01T00:05:00.000000Z"
 EARLY = "2026-01-01T00:00:00.000000Z"
@@ -297,7 +298,7 @@ def test_open_holds_from_the_ledger():
 def test_failed_rows_are_strings_with_signed_difference():
     rows = r.failed_rows("acct-1", "general", [Check("original", 10, 15), Check("debt", 0, 0),
                                                 Check("reserveEntries", 100, 40, 2, 1)], confirmed=True)
-    assert rows == [
+    assert [DriftRowResponse.of(row) for row in rows] == [
         {"accountId": "acct-1", "poolId": "general", "what": "original", "expectedMicro": "10",
          "actualMicro": "15", "differenceMicro": "5", "confirmed": True},
         {"accountId": "acct-1", "poolId": "general", "what": "reserveEntries", "expectedMicro": "100",

@@ -19,6 +19,10 @@ def account_pk(account_id: str) -> str:
     return f"ACCT#{account_id}"
 
 
+def is_account_pk(pk: str) -> bool:
+    return pk.startswith("ACCT#")
+
+
 def balance_prefix(pool_id: str | None = None) -> str:
     """Lots and debt of an account share this prefix, so one Query reads a whole balance."""
     return f"BAL#{pool_id}#" if pool_id else "BAL#"
@@ -35,12 +39,24 @@ def account_totals_key(account_id: str) -> dict[str, str]:
     return {"pk": account_pk(account_id), "sk": "TOTALS"}
 
 
+TOTALS_SK = "TOTALS"  # account_totals_key
+
+
 def debt_sk(pool_id: str) -> str:
     return f"BAL#{pool_id}#DEBT"
 
 
 def is_lot_sk(sk: str) -> bool:
     return sk.startswith("BAL#") and "#LOT#" in sk
+
+
+def is_balance_sk(sk: str) -> bool:
+    """A lot or a pool's shortfall item (parse_balance_sk tells which)."""
+    return sk.startswith("BAL#")
+
+
+BALANCE_LOT = "LOT"
+BALANCE_DEBT = "DEBT"
 
 
 def parse_balance_sk(sk: str) -> tuple[str, str]:
@@ -60,6 +76,10 @@ def reservation_key(reservation_id: str) -> dict[str, str]:
 
 def reservation_id_of(pk: str) -> str:
     return pk[len("RES#"):]
+
+
+def is_reservation_key(pk: str, sk: str) -> bool:
+    return pk.startswith("RES#") and sk == "RES"
 
 
 def pending_pk(reservation_id: str) -> str:
@@ -109,6 +129,12 @@ def work_status_pk(status: str) -> str:
 
 
 RECONCILIATION_KEY = {"pk": "RECONCILIATION", "sk": "LAST"}
+RECONCILIATION_RUN_PREFIX = "RUN#"
+
+
+def reconciliation_run_key(started_at: str, run_id: str) -> dict[str, str]:
+    """One run's history item, beside the last result: newest first by start time."""
+    return {"pk": RECONCILIATION_KEY["pk"], "sk": f"{RECONCILIATION_RUN_PREFIX}{started_at}#{run_id}"}
 
 
 # Plans and quotas (BillingTable) -------------------------------------------------------------
@@ -142,6 +168,14 @@ def entry_pk(account_id: str, shard_seed: str | None = None) -> str:
 
 def entry_sk(created_at: str, entry_id: str) -> str:
     return f"E#{created_at}#{entry_id}"
+
+
+ENTRY_PREFIX = "E#"  # every entry of a partition (entry_sk)
+
+
+def entries_from(created_at: str) -> str:
+    """The lower bound of the sort keys of entries created at or after `created_at` (entry_sk)."""
+    return f"{ENTRY_PREFIX}{created_at}"
 
 
 def pool_pk(account_id: str, pool_id: str) -> str:
