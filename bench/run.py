@@ -621,14 +621,17 @@ def measure_overhead(client: Any, profile: bool) -> float:
 
 def _fill_history(client: Any, account: str, entries: int) -> None:
     """Write what entries/2 reserve+finalize cycles leave in the account's partitions, directly
-    with BatchWriteItem: its reserve/finalize ledger entries and its finalized reservation items.
-    (The revenue-share entries those cycles would also have left live in the system accounts'
-    partitions; they are not written: moto stores ~1 ms per item and they would not change the
-    account's entry count.)"""
+    with BatchWriteItem: its reserve/finalize ledger entries and its finalized reservation items,
+    both built by the store modules (store.entries.put, store.reservations.put_pending plus the
+    attributes store.reservations.finalize sets). (The revenue-share entries those cycles would
+    also have left live in the system accounts' partitions; they are not written: moto stores
+    ~1 ms per item and they would not change the account's entry count.)"""
     from billing_core.kernel import clock, settings
     from billing_core.ledger import config
-    from billing_core.ledger.entries import Entry
-    from billing_core.store import dynamo, keys
+    from billing_core.ledger.model import Allocation, Entry, Reservation
+    from billing_core.store import dynamo
+    from billing_core.store import entries as entry_store
+    from billing_core.store import reservations as reservation_store
 
     start = clock.now() - entries - 60
     ledger: list[dict[str, Any]] = []
@@ -639,30 +642,30 @@ def _fill_history(client: Any, account: str, entries: int) -> None:
         rid = f"res_fill{cycle:028d}"
         created = clock.iso(start + i)
         if step == 0:
-            ledger.append(Entry(account_id=account, pool_id=POOL, entry_type="reserve", amount=ESTIMATE,
-                                entry_id=f"{rid}:reserve", created_at=created, actor=actor,
-                                description="reserve", reservation_id=rid,
-                                metadata={"backedMicro": ESTIMATE, "expiresAt": clock.iso(start + i + 300)},
-                                ).action().body["Item"])
+            ledger.append(entry_store.put(Entry(
+                account_id=account, pool_id=POOL, entry_type="reserve", amount=ESTIMATE, entry_id=f"{rid}:reserve",
+                created_at=created, actor=actor, description="reserve", reservation_id=rid,
+                metadata={"backedMicro": ESTIMATE, "expiresAt": clock.iso(start + i + 300)},
+            )).body["Item"])
             continue
-        ledger.append(Entry(account_id=account, pool_id=POOL, entry_type="finalize", amount=ACTUAL,
-                            entry_id=f"{rid}:finalize", created_at=created, actor=actor, description="finalize",
-                            reservation_id=rid, metadata={"actualCostMicro": ACTUAL, "releasedMicro": 300,
-                                                          "overrunMicro": 0, "debtMicro": 0},
-                            ).action().body["Item"])
-        response = {"reservationId": rid, "reservedMicro": str(ESTIMATE), "expiresAt": clock.iso(start + i + 299),
-                    "billingMode": "live"}
-        billing.append(dynamo.to_item({
-            **keys.reservation_key(rid), "reservationId": rid, "accountId": account, "poolId": POOL,
-            "serviceId": "svc-bench", "status": "finalized", "mode": "live", "estimateMicro": ESTIMATE,
-            "backedMicro": ESTIMATE, "allocations": [{"sk": f"BAL#{POOL}#LOT#~#fill", "lotId": "lot_fill",
-                                                      "amount": ESTIMATE}],
-            "revenueShares": config.DEFAULT_REVENUE_SHARES, "expiresAt": response["expiresAt"],
-            "expiresAtEpoch": int(start + i + 299), "requestHash": "0" * 64, "response": response,
-            "createdAt": clock.iso(start + i - 1), "actualCostMicro": ACTUAL, "finalizedAt": created,
-            "finalizeResponse": {"reservationId": rid, "finalizedMicro": str(ACTUAL), "releasedMicro": "300",
-                                 "overrunMicro": "0", "billingMode": "live", "finalizedAt": created},
-        }))
+        ledger.append(entry_store.put(Entry(
+            account_id=account, pool_id=POOL, entry_type="finalize", amount=ACTUAL, entry_id=f"{rid}:finalize",
+            created_at=created, actor=actor, description="finalize", reservation_id=rid,
+            metadata={"actualCostMicro": ACTUAL, "releasedMicro": ESTIMATE - ACTUAL, "overrunMicro": 0,
+                      "debtMicro": 0},
+        )).body["Item"])
+        item = reservation_store.put_pending(Reservation(
+            reservation_id=rid, account_id=account, pool_id=POOL, service_id="svc-bench", status="pending",
+            mode="live", estimate=ESTIMATE, backed=ESTIMATE,
+            allocations=(Allocation(f"BAL#{POOL}#LOT#~#fill", "lot_fill", ESTIMATE),),
+            revenue_shares=config.DEFAULT_REVENUE_SHARES, expires_at=clock.iso(start + i + 299),
+            expires_at_epoch=int(start + i + 299), request_hash="0" * 64, created_at=clock.iso(start + i - 1),
+        )).body["Item"]
+        del item["pendingPk"]  # finalized: out of the pending-by-expiry index
+        item.update(dynamo.to_item({
+            "status": "finalized", "actualCostMicro": ACTUAL, "finalizedMicro": ACTUAL,
+            "releasedMicro": ESTIMATE - ACTUAL, "overrunMicro": 0, "finalizedAt": created}))
+        billing.append(item)
     for table, items in ((settings.get().ledger_table, ledger), (settings.get().billing_table, billing)):
         for i in range(0, len(items), 25):
             request = {table: [{"PutRequest": {"Item": item}} for item in items[i:i + 25]]}
