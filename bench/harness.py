@@ -1,11 +1,12 @@
 """What the benchmark shares: paths and environment, in-process handler invocation with API Gateway
-events (devserver.invoke, shared with the tests), tokens (devserver.tokens), and DynamoDB call recording through
-botocore's event hooks on billing_core.store.dynamo.client()."""
+events (devserver.invoke, shared with the tests), tokens (devserver.tokens), and the one recorder of
+DynamoDB calls (botocore's event hooks on billing_core.store.dynamo.client()).
+
+Nothing here imports the billing core: the environment is set (apply_env) before it loads."""
 
 from __future__ import annotations
 
 import copy
-import json
 import os
 import sys
 import uuid
@@ -22,7 +23,9 @@ for _path in (str(ROOT), str(LAYER)):
         sys.path.insert(0, _path)
 
 from devserver import tokens  # noqa: E402
-from devserver.invoke import LambdaContext, event, load_handler, routes  # noqa: E402
+from devserver.invoke import LambdaContext as LambdaContext  # noqa: E402 - re-exported
+from devserver.invoke import event as event  # noqa: E402 - re-exported
+from devserver.invoke import invoke, load_handler, reply  # noqa: E402
 
 # Production settings (template.yaml Globals) where they matter; fake credentials for moto.
 # The one deliberate difference: the per-service rate limit is raised so the benchmark's
@@ -57,6 +60,10 @@ def apply_env() -> None:
     os.environ.update(BENCH_ENV)
 
 
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
 # -- tokens ------------------------------------------------------------------------------------
 
 
@@ -75,18 +82,14 @@ def user_token(sub: str) -> str:
 # -- handlers ----------------------------------------------------------------------------------
 
 
-def handler(name: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    """functions/<name>/app.py's lambda_handler, loaded once."""
-    return load_handler(name).lambda_handler
-
-
-def invoke(route: str, ev: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    result = handler(routes()[route].code_dir)(ev, LambdaContext())
-    return result["statusCode"], json.loads(result["body"]) if result.get("body") else {}
+def handler(code_dir: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """functions/<code_dir>/app.py's lambda_handler, loaded once."""
+    return load_handler(code_dir).lambda_handler
 
 
 def call(route: str, body: Any = None, **kwargs: Any) -> tuple[int, dict[str, Any]]:
-    return invoke(route, event(route, body, **kwargs))
+    status, payload, _ = reply(invoke(route, event(route, body, **kwargs)))
+    return status, payload
 
 
 def expect(route: str, body: Any = None, status: int = 200, **kwargs: Any) -> dict[str, Any]:
@@ -104,17 +107,21 @@ def new_reservation_id() -> str:
 
 
 class Recorder:
-    """Counts DynamoDB API calls ('before-call', once per API call, retries not included) and
-    keeps a copy of each call's request parameters ('provide-client-params').
+    """Counts DynamoDB API calls ('before-call', once per API call, retries not included), keeps a
+    copy of each call's request parameters ('provide-client-params', also handed to `on_params`)
+    and the last parsed response of each operation ('after-call').
 
     Hooks are registered only while recording, so timed sections run without them.
     """
+
+    _HOOKS = (("provide-client-params", "_params"), ("before-call", "_before_call"), ("after-call", "_after_call"))
 
     def __init__(self, client: Any, on_params: Callable[[str, dict[str, Any]], None] | None = None) -> None:
         self.client = client
         self.on_params = on_params
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.names: list[str] = []
+        self.responses: dict[str, dict[str, Any]] = {}
 
     def _params(self, params: dict[str, Any], model: Any, **_: Any) -> None:
         copied = copy.deepcopy(params)
@@ -125,18 +132,21 @@ class Recorder:
     def _before_call(self, model: Any, **_: Any) -> None:
         self.names.append(model.name)
 
+    def _after_call(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        self.responses[model.name] = copy.deepcopy(parsed)
+
     def __enter__(self) -> Recorder:
-        events = self.client.meta.events
-        events.register("provide-client-params.dynamodb", self._params, unique_id="bench-params")
-        events.register("before-call.dynamodb", self._before_call, unique_id="bench-count")
+        for event_name, method in self._HOOKS:
+            self.client.meta.events.register(f"{event_name}.dynamodb", getattr(self, method),
+                                             unique_id=f"bench-{event_name}")
         return self
 
     def __exit__(self, *exc: object) -> None:
-        events = self.client.meta.events
-        events.unregister("provide-client-params.dynamodb", unique_id="bench-params")
-        events.unregister("before-call.dynamodb", unique_id="bench-count")
+        for event_name, _ in self._HOOKS:
+            self.client.meta.events.unregister(f"{event_name}.dynamodb", unique_id=f"bench-{event_name}")
 
     def take(self) -> list[str]:
+        """The operation names recorded since the last take (request parameters dropped too)."""
         names, self.names = self.names, []
         self.calls = []
         return names
