@@ -55,7 +55,7 @@ def dismiss(itemId: str, request: DismissRequest, ctx: edge.Ctx) -> Response[Wor
 
 
 @router.get("/admin/billing/reconciliation", summary="The last reconciliation result", tags=["admin"])
-def last_reconciliation():
+def last_reconciliation() -> Response[ReconciliationResponse]:
     result = reconciler.last_result()
     if result is None:
         raise NotFound("no reconciliation has run yet", code="NO_RECONCILIATION_YET")
@@ -69,7 +69,7 @@ def last_reconciliation():
     "schedule reads everything).",
     tags=["admin"],
 )
-def reconcile_now(ctx: edge.Ctx):
+def reconcile_now(ctx: edge.Ctx) -> Response[ReconciliationResponse]:
     return edge.reply(ReconciliationResponse, reconciler.run(actor=ctx.actor, time_budget_seconds=20.0))
 
 
