@@ -141,6 +141,26 @@ def scoped(owner: str, key: str) -> str:
     return f"{owner}#{key}"
 
 
+# Campaigns (BillingTable) --------------------------------------------------------------------
+
+CAMPAIGNS_PK = "CAMPAIGNS"  # every campaign in one partition: listing them is one Query
+CAMPAIGN_PREFIX = "CAMPAIGN#"
+GRANTEE_PREFIX = "GRANTEE#"
+
+
+def campaign_key(campaign_id: str) -> dict[str, str]:
+    return {"pk": CAMPAIGNS_PK, "sk": f"{CAMPAIGN_PREFIX}{campaign_id}"}
+
+
+def campaign_pk(campaign_id: str) -> str:
+    """The partition of a campaign's grantees (per-account totals)."""
+    return f"{CAMPAIGN_PREFIX}{campaign_id}"
+
+
+def grantee_key(campaign_id: str, account_id: str) -> dict[str, str]:
+    return {"pk": campaign_pk(campaign_id), "sk": f"{GRANTEE_PREFIX}{account_id}"}
+
+
 # LedgerTable --------------------------------------------------------------------------------
 
 def entry_pk(account_id: str, shard_seed: str | None = None) -> str:
