@@ -2,8 +2,14 @@
 campaign's budget (one transaction: the lot, the budget, the per-account cap)."""
 
 from billing_core.api import edge
-from billing_core.api.models.campaigns import CreateCampaignRequest, GrantRequest
-from billing_core.campaigns import grants as campaigns
+from billing_core.api.models.campaigns import (
+    CampaignListResponse,
+    CampaignResponse,
+    CreateCampaignRequest,
+    GrantRequest,
+    GrantResponse,
+)
+from billing_core.campaigns import budget, grants
 
 router = edge.router()
 
@@ -20,7 +26,7 @@ CAMPAIGN = "/admin/billing/campaigns/<campaignId>"
     tags=["campaigns"],
 )
 def create(request: CreateCampaignRequest, ctx: edge.Ctx):
-    campaign = campaigns.create(
+    campaign = budget.create(
         ctx,
         campaign_id=request.campaignId,
         name=request.name,
@@ -30,28 +36,28 @@ def create(request: CreateCampaignRequest, ctx: edge.Ctx):
         grant_expires_at=request.grantExpiresAt,
         description=request.description,
     )
-    return edge.json_response(campaign, 201)
+    return edge.reply(CampaignResponse, campaign, 201)
 
 
 @router.get(CAMPAIGNS, summary="List campaigns", tags=["campaigns"])
 def list_all():
-    return edge.json_response({"campaigns": campaigns.list_campaigns()})
+    return edge.reply(CampaignListResponse, {"campaigns": budget.list_campaigns()})
 
 
 @router.get(CAMPAIGN, summary="Read a campaign", tags=["campaigns"])
 def get(campaignId: str):
-    return edge.json_response(campaigns.get(edge.path_id(campaignId, "campaignId")))
+    return edge.reply(CampaignResponse, budget.get(edge.path_id(campaignId, "campaignId")))
 
 
 @router.post(f"{CAMPAIGN}/pause", summary="Pause a campaign (it grants nothing until resumed)",
              tags=["campaigns"])
 def pause(campaignId: str, ctx: edge.Ctx):
-    return edge.json_response(campaigns.pause(ctx, edge.path_id(campaignId, "campaignId")))
+    return edge.reply(CampaignResponse, budget.pause(ctx, edge.path_id(campaignId, "campaignId")))
 
 
 @router.post(f"{CAMPAIGN}/resume", summary="Resume a paused campaign", tags=["campaigns"])
 def resume(campaignId: str, ctx: edge.Ctx):
-    return edge.json_response(campaigns.resume(ctx, edge.path_id(campaignId, "campaignId")))
+    return edge.reply(CampaignResponse, budget.resume(ctx, edge.path_id(campaignId, "campaignId")))
 
 
 @router.post(
@@ -62,7 +68,7 @@ def resume(campaignId: str, ctx: edge.Ctx):
     tags=["campaigns"],
 )
 def grant(campaignId: str, request: GrantRequest, ctx: edge.Ctx):
-    result = campaigns.grant(
+    result = grants.grant(
         ctx,
         edge.path_id(campaignId, "campaignId"),
         account_id=request.accountId,
@@ -70,7 +76,7 @@ def grant(campaignId: str, request: GrantRequest, ctx: edge.Ctx):
         idempotency_key=request.idempotencyKey,
         description=request.description,
     )
-    return edge.json_response(result, 201)
+    return edge.reply(GrantResponse, result, 201)
 
 
 lambda_handler = edge.handler(router, auth_kind="admin")

@@ -2,7 +2,7 @@
 overrides, seats (member count) or trial end; an org never seen before is created."""
 
 from billing_core.api import edge
-from billing_core.api.models.quotas import OrgPlanRequest
+from billing_core.api.models.quotas import OrgBillingResponse, OrgPlanRequest
 from billing_core.quotas import orgs
 
 router = edge.router()
@@ -10,7 +10,7 @@ router = edge.router()
 
 @router.post("/api/v1/billing/org/plan", summary="Change an org's plan or billing state", tags=["admin"])
 def set_plan(request: OrgPlanRequest, ctx: edge.Ctx):
-    return edge.json_response(orgs.set_billing(
+    result = orgs.set_billing(
         ctx,
         request.orgId,
         plan_slug=request.planSlug,
@@ -18,7 +18,8 @@ def set_plan(request: OrgPlanRequest, ctx: edge.Ctx):
         overrides=request.overrides.as_map() if request.overrides is not None else None,
         seats=request.seats,
         trial_ends_at=request.trialEndsAt,
-    ))
+    )
+    return edge.reply(OrgBillingResponse, result)
 
 
 lambda_handler = edge.handler(router, auth_kind="admin")

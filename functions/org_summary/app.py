@@ -6,6 +6,7 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from billing_core.api import edge
+from billing_core.api.models.quotas import SummaryResponse
 from billing_core.quotas import usage as quotas
 
 router = edge.router()
@@ -14,7 +15,7 @@ router = edge.router()
 @router.get("/api/v1/billing/org/summary", summary="Billing summary of the caller's org", tags=["user"])
 def summary(orgId: Annotated[str | None, Query(max_length=128)] = None):
     org_id = edge.path_id(edge.own_account(orgId), "orgId")
-    return edge.json_response(quotas.summary(org_id))
+    return edge.reply(SummaryResponse, quotas.summary(org_id))
 
 
 lambda_handler = edge.handler(router, auth_kind="user")

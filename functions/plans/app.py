@@ -2,6 +2,7 @@
 Public; the seeded defaults when the table holds no plans yet (or cannot be read)."""
 
 from billing_core.api import edge
+from billing_core.api.models.quotas import PlansResponse
 from billing_core.quotas import plans
 
 router = edge.router()
@@ -9,12 +10,7 @@ router = edge.router()
 
 @router.get("/api/v1/billing/plans", summary="Active plans", tags=["public"])
 def list_plans():
-    current, unreadable = plans.catalogue_or_defaults()
-    return edge.json_response({
-        "plans": [plan.to_wire() for plan in current.active()],
-        "source": "table" if current.from_table else "defaults",
-        **({"degraded": True} if unreadable else {}),
-    })
+    return edge.reply(PlansResponse, plans.listing())
 
 
 lambda_handler = edge.handler(router, auth_kind=None)

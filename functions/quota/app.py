@@ -2,7 +2,7 @@
 it atomically (402 QUOTA_EXCEEDED when hard limits are on and a limit would be crossed)."""
 
 from billing_core.api import edge
-from billing_core.api.models.quotas import QuotaRequest, UsageRequest
+from billing_core.api.models.quotas import CheckResponse, QuotaRequest, UsageRequest, UsageResponse
 from billing_core.quotas import usage as quotas
 
 router = edge.router()
@@ -10,13 +10,14 @@ router = edge.router()
 
 @router.post("/api/v1/billing/org/check", summary="Check usage against an org's limits", tags=["internal"])
 def check(request: QuotaRequest):
-    return edge.json_response(quotas.check(request.orgId, request.amounts()))
+    return edge.reply(CheckResponse, quotas.check(request.orgId, request.amounts()))
 
 
 @router.post("/api/v1/billing/org/usage", summary="Record usage against an org's limits", tags=["internal"])
 def usage(request: UsageRequest, ctx: edge.Ctx):
-    return edge.json_response(quotas.record(ctx, request.orgId, request.amounts(), request_id=request.requestId,
-                                            enforce=request.enforce))
+    result = quotas.record(ctx, request.orgId, request.amounts(), request_id=request.requestId,
+                           enforce=request.enforce)
+    return edge.reply(UsageResponse, result)
 
 
 lambda_handler = edge.handler(router, auth_kind="internal")

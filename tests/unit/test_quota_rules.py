@@ -7,10 +7,12 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from billing_core.api.models.quotas import OrgPlanRequest, QuotaRequest, UsageRequest
+from billing_core.api.models.quotas import OrgPlanRequest, PlanResponse, QuotaRequest, UsageRequest
 from billing_core.quotas import plans
 from billing_core.quotas import usage as quotas
-from billing_core.quotas.orgs import OrgState
+from billing_core.quotas.model import QUOTA_TYPES, OrgState, Overage, OveragePrices
+from billing_core.store import plans as plan_store
+from billing_core.store import usage as usage_store
 from pydantic import ValidationError
 
 
@@ -73,8 +75,8 @@ def test_oversized_requests_are_found_without_usage():
 
 
 def test_counter_condition_is_on_the_counters_themselves():
-    condition, names, values = quotas.counter_condition({"tokens": 250, "runs": 1, "seats": 2}, LIMITS,
-                                                        ("tokens", "runs"))
+    condition, names, values = usage_store.counter_condition({"tokens": 250, "runs": 1, "seats": 2}, LIMITS,
+                                                             ("tokens", "runs"))
     assert condition == ("(attribute_not_exists(#tokens) OR #tokens <= :tokensMax) AND "
                          "(attribute_not_exists(#runs) OR #runs <= :runsMax)")
     assert names == {"#tokens": "tokens", "#runs": "runs"}
@@ -82,16 +84,16 @@ def test_counter_condition_is_on_the_counters_themselves():
 
 
 def test_counter_condition_skips_quotas_not_incremented():
-    condition, names, values = quotas.counter_condition({"tokens": 0, "runs": 2}, LIMITS, ("tokens", "runs"))
+    condition, names, values = usage_store.counter_condition({"tokens": 0, "runs": 2}, LIMITS, ("tokens", "runs"))
     assert condition == "(attribute_not_exists(#runs) OR #runs <= :runsMax)"
     assert (names, values) == ({"#runs": "runs"}, {":runsMax": 8})
-    assert quotas.counter_condition({"tokens": 0, "runs": 0}, LIMITS, ("tokens", "runs")) == (None, {}, {})
+    assert usage_store.counter_condition({"tokens": 0, "runs": 0}, LIMITS, ("tokens", "runs")) == (None, {}, {})
 
 
 def test_counter_condition_refuses_to_build_for_an_oversized_request():
     # attribute_not_exists alone would let an oversized first request of the month through.
     with pytest.raises(ValueError, match="exceeds the limit"):
-        quotas.counter_condition({"tokens": 1_001}, LIMITS, ("tokens",))
+        usage_store.counter_condition({"tokens": 1_001}, LIMITS, ("tokens",))
 
 
 # -- percent used, overage ---------------------------------------------------------------------------
@@ -105,18 +107,18 @@ def test_percent_used_rounds_down_and_can_pass_100(used, limit, percent):
 
 
 def test_overage_is_owed_only_beyond_the_included_limits():
-    prices = {"tokensPer1kMicro": 2_000, "runMicro": 20_000, "seatMicro": 10_000_000}
-    assert quotas.overage_micro({"tokens": 1_000, "runs": 10, "seats": 3}, LIMITS, prices) == {
-        "tokensMicro": 0, "runsMicro": 0, "seatsMicro": 0, "totalMicro": 0}
+    prices = OveragePrices(tokens_per_1k_micro=2_000, run_micro=20_000, seat_micro=10_000_000)
+    assert quotas.overage_micro({"tokens": 1_000, "runs": 10, "seats": 3}, LIMITS, prices) == Overage(
+        tokens_micro=0, runs_micro=0, seats_micro=0, total_micro=0)
     owed = quotas.overage_micro({"tokens": 3_500, "runs": 13, "seats": 5}, LIMITS, prices)
-    assert owed == {"tokensMicro": 5_000, "runsMicro": 60_000, "seatsMicro": 20_000_000, "totalMicro": 20_065_000}
+    assert owed == Overage(tokens_micro=5_000, runs_micro=60_000, seats_micro=20_000_000, total_micro=20_065_000)
 
 
 def test_token_overage_rounds_up_to_the_whole_micro_unit():
-    prices = {"tokensPer1kMicro": 1_500, "runMicro": 0, "seatMicro": 0}
+    prices = OveragePrices(tokens_per_1k_micro=1_500, run_micro=0, seat_micro=0)
     # 1 token over at 1,500 micro per 1,000 tokens = 1.5 micro -> 2
-    assert quotas.overage_micro({"tokens": 1_001}, LIMITS, prices)["tokensMicro"] == 2
-    assert quotas.overage_micro({"tokens": 1_002}, LIMITS, prices)["tokensMicro"] == 3
+    assert quotas.overage_micro({"tokens": 1_001}, LIMITS, prices).tokens_micro == 2
+    assert quotas.overage_micro({"tokens": 1_002}, LIMITS, prices).tokens_micro == 3
 
 
 # -- plans and org state ---------------------------------------------------------------------------
@@ -136,16 +138,16 @@ def test_the_seeded_catalogue():
     assert {s: p.price_monthly_cents for s, p in by_slug.items()} == {
         "internal-dev": 0, "starter": 4_900, "growth": 19_900, "enterprise": 59_900}
     for plan in plans.DEFAULT_PLANS:
-        wire = json.loads(json.dumps(plan.to_wire()))
+        wire = json.loads(json.dumps(PlanResponse.of(plan)))
         assert _no_floats(wire)
         assert set(wire["limits"]) == {"tokens", "runs", "seats"}
         assert set(wire["overage"]) == {"tokensPer1kMicro", "runMicro", "seatMicro"}
         assert all(isinstance(v, str) and v.isdigit() for v in wire["overage"].values())
         assert wire["priceMonthlyMicro"] == str(plan.price_monthly_cents * 10_000)
-        assert plans.Plan.from_item(plan.to_item()) == plan
+        assert plan_store.from_item(plan_store.to_item(plan)) == plan
     # Bigger plans include more of everything, and internal-dev the most.
     order = ["starter", "growth", "enterprise", "internal-dev"]
-    for quota in plans.QUOTA_TYPES:
+    for quota in QUOTA_TYPES:
         values = [by_slug[s].limits[quota] for s in order]
         assert values == sorted(values) and len(set(values)) == 4, quota
 

@@ -13,79 +13,20 @@ micro-units (1 USD = 1,000,000), carried in JSON as decimal strings. No floats a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
-from billing_core.kernel import money, settings
+from billing_core.kernel import settings
 from billing_core.kernel.errors import InvalidInput, NotFound
-from billing_core.store import dynamo, keys
+from billing_core.quotas.model import Catalogue, OveragePrices, Plan, PlanList
+from billing_core.store import plans as store
 from billing_core.store.cached import Cached
 
-QUOTA_TYPES = ("tokens", "runs", "seats")
-OVERAGE_FIELDS = ("tokensPer1kMicro", "runMicro", "seatMicro")
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
 FALLBACK_PLAN_SLUG = "starter"
 
 
-@dataclass(frozen=True)
-class Plan:
-    slug: str
-    name: str
-    price_monthly_cents: int
-    limits: dict[str, int]  # tokens, runs, seats included per calendar month (seats: members)
-    overage: dict[str, int]  # tokensPer1kMicro, runMicro, seatMicro (micro-units)
-    active: bool = True
-    sort_order: int = 0
-    description: str = ""
-
-    def to_item(self) -> dict[str, Any]:
-        return {
-            **keys.plan_key(self.slug),
-            "entityType": "plan",
-            "slug": self.slug,
-            "name": self.name,
-            "description": self.description,
-            "priceMonthlyCents": self.price_monthly_cents,
-            "currency": "USD",
-            "limits": dict(self.limits),
-            "overage": dict(self.overage),
-            "active": self.active,
-            "sortOrder": self.sort_order,
-        }
-
-    @staticmethod
-    def from_item(item: dict[str, Any]) -> Plan:
-        limits = item.get("limits") or {}
-        overage = item.get("overage") or {}
-        return Plan(
-            slug=item["slug"],
-            name=item.get("name") or item["slug"],
-            price_monthly_cents=int(item.get("priceMonthlyCents", 0)),
-            limits={q: int(limits.get(q, 0)) for q in QUOTA_TYPES},
-            overage={f: int(overage.get(f, 0)) for f in OVERAGE_FIELDS},
-            active=bool(item.get("active", True)),
-            sort_order=int(item.get("sortOrder", 0)),
-            description=item.get("description") or "",
-        )
-
-    def to_wire(self) -> dict[str, Any]:
-        return {
-            "slug": self.slug,
-            "name": self.name,
-            "description": self.description,
-            "priceMonthlyCents": self.price_monthly_cents,
-            "priceMonthlyMicro": money.fmt(self.price_monthly_cents * 10_000),
-            "currency": "USD",
-            "limits": dict(self.limits),
-            "overage": {f: money.fmt(self.overage[f]) for f in OVERAGE_FIELDS},
-            "active": self.active,
-        }
-
-
 def _plan(slug: str, name: str, cents: int, tokens: int, runs: int, seats: int, per_1k: int, run: int, seat: int,
           order: int, description: str) -> Plan:
-    return Plan(slug, name, cents, {"tokens": tokens, "runs": runs, "seats": seats},
-                {"tokensPer1kMicro": per_1k, "runMicro": run, "seatMicro": seat}, True, order, description)
+    return Plan(slug, name, cents, {"tokens": tokens, "runs": runs, "seats": seats}, OveragePrices(per_1k, run, seat),
+                True, order, description)
 
 
 # The seeded catalogue (bootstrap writes these once and never overwrites an existing plan).
@@ -103,25 +44,11 @@ DEFAULT_PLANS: tuple[Plan, ...] = (
 
 def seed(plan: Plan) -> bool:
     """Write a seeded plan unless it exists (bootstrap never overwrites an operator's edit)."""
-    return dynamo.put_item(settings.get().billing_table, plan.to_item(), condition="attribute_not_exists(pk)")
-
-
-@dataclass(frozen=True)
-class Catalogue:
-    plans: tuple[Plan, ...]  # every plan, active or not, in display order
-    from_table: bool  # False: the table holds no plans yet and these are the seeded defaults
-
-    def get(self, slug: str) -> Plan | None:
-        return next((p for p in self.plans if p.slug == slug), None)
-
-    def active(self) -> list[Plan]:
-        return [p for p in self.plans if p.active]
+    return store.seed(plan)
 
 
 def _load() -> Catalogue:
-    items = dynamo.query_all(settings.get().billing_table, key_name="pk", key_value=keys.PLANS_PK,
-                             sort=dynamo.Range("begins_with", "sk", "PLAN#"), consistent=True)
-    found = [Plan.from_item(item) for item in items if item.get("slug")]
+    found = store.load_all()
     return (Catalogue(tuple(sorted(found, key=lambda p: (p.sort_order, p.slug))), True) if found
             else Catalogue(DEFAULT_PLANS, False))
 
@@ -144,6 +71,12 @@ def catalogue_or_defaults() -> tuple[Catalogue, bool]:
         return catalogue(), False
     except Exception:
         return Catalogue(DEFAULT_PLANS, False), True
+
+
+def listing() -> PlanList:
+    """The public listing: the active plans; the seeded defaults (degraded) when the table is unreadable."""
+    current, unreadable = catalogue_or_defaults()
+    return PlanList(current.active(), "table" if current.from_table else "defaults", True if unreadable else None)
 
 
 def get(slug: str, current: Catalogue | None = None) -> Plan | None:

@@ -140,10 +140,11 @@ def reconciliation_run_key(started_at: str, run_id: str) -> dict[str, str]:
 # Plans and quotas (BillingTable) -------------------------------------------------------------
 
 PLANS_PK = "PLANS"  # every plan in one partition: listing them is one Query
+PLAN_PREFIX = "PLAN#"
 
 
 def plan_key(slug: str) -> dict[str, str]:
-    return {"pk": PLANS_PK, "sk": f"PLAN#{slug}"}
+    return {"pk": PLANS_PK, "sk": f"{PLAN_PREFIX}{slug}"}
 
 
 def org_state_key(org_id: str) -> dict[str, str]:
@@ -153,6 +154,37 @@ def org_state_key(org_id: str) -> dict[str, str]:
 def org_usage_key(org_id: str, period: str) -> dict[str, str]:
     """period = 'YYYY-MM' (UTC calendar month): a new month starts a new counter item."""
     return {"pk": f"ORG#{org_id}", "sk": f"USAGE#{period}"}
+
+
+def org_audit_key(org_id: str, at: str, actor: str) -> dict[str, str]:
+    """Per-org trail of operator changes, in time order."""
+    return {"pk": f"AUDIT#org#{org_id}", "sk": f"{at}#{actor}"}
+
+
+def scoped(owner: str, key: str) -> str:
+    """A caller's idempotency key scoped to its owner (an org, a campaign): '#' cannot occur in
+    either id, so two owners' keys never meet."""
+    return f"{owner}#{key}"
+
+
+# Campaigns (BillingTable) --------------------------------------------------------------------
+
+CAMPAIGNS_PK = "CAMPAIGNS"  # every campaign in one partition: listing them is one Query
+CAMPAIGN_PREFIX = "CAMPAIGN#"
+GRANTEE_PREFIX = "GRANTEE#"
+
+
+def campaign_key(campaign_id: str) -> dict[str, str]:
+    return {"pk": CAMPAIGNS_PK, "sk": f"{CAMPAIGN_PREFIX}{campaign_id}"}
+
+
+def campaign_pk(campaign_id: str) -> str:
+    """The partition of a campaign's grantees (per-account totals)."""
+    return f"{CAMPAIGN_PREFIX}{campaign_id}"
+
+
+def grantee_key(campaign_id: str, account_id: str) -> dict[str, str]:
+    return {"pk": campaign_pk(campaign_id), "sk": f"{GRANTEE_PREFIX}{account_id}"}
 
 
 # LedgerTable --------------------------------------------------------------------------------

@@ -1,24 +1,33 @@
-"""Request models of the campaign routes (pydantic), in the style of models.py: shape only;
-money and identifier rules come from money.py and keys.py through the shared annotated types."""
+"""The wire shapes of the campaign routes: requests validated as they arrive (camelCase fields;
+money and identifier rules from kernel.money and kernel.ids through the shared annotated types),
+responses built from the core's results (campaigns.model)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import Field, StrictStr
 
-from billing_core.api.models.common import Identifier, PoolId, PositiveMicro, Timestamp
+from billing_core.api.models.common import (
+    Identifier,
+    Micro,
+    PoolId,
+    PositiveMicro,
+    RequestModel,
+    ResponseModel,
+    Timestamp,
+)
+from billing_core.api.models.ledger import LotResponse
 
 Name = Annotated[StrictStr, Field(min_length=1, max_length=200)]
 Description = Annotated[StrictStr, Field(min_length=1, max_length=500)]
 IdempotencyKey = Annotated[StrictStr, Field(min_length=1, max_length=128)]
 
 
-class _Request(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+# -- requests -----------------------------------------------------------------------------------
 
 
-class CreateCampaignRequest(_Request):
+class CreateCampaignRequest(RequestModel):
     campaignId: Identifier | None = None
     name: Name
     budgetMicro: PositiveMicro
@@ -28,8 +37,43 @@ class CreateCampaignRequest(_Request):
     description: Description | None = None
 
 
-class GrantRequest(_Request):
+class GrantRequest(RequestModel):
     accountId: Identifier
     amountMicro: PositiveMicro
     idempotencyKey: IdempotencyKey | None = None
     description: Description | None = None
+
+
+# -- responses ----------------------------------------------------------------------------------
+
+
+class CampaignResponse(ResponseModel):
+    campaign_id: str
+    name: str
+    description: str | None
+    status: str
+    budget_micro: Micro
+    granted_micro: Micro
+    remaining_micro: Micro
+    per_account_cap_micro: Micro | None
+    pool_id: str
+    grant_expires_at: str | None
+    grant_count: int
+    created_at: str
+    created_by: str
+    updated_at: str
+    updated_by: str
+
+
+class CampaignListResponse(ResponseModel):
+    campaigns: list[CampaignResponse]
+
+
+class GrantResponse(ResponseModel):
+    grant_id: str
+    campaign_id: str
+    account_id: str
+    amount_micro: Micro
+    remaining_micro: Micro
+    lot_id: str
+    lot: LotResponse

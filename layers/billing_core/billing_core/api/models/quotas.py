@@ -1,8 +1,11 @@
-"""Request models for the plan and quota routes (pydantic), in the style of models.py.
+"""The wire shapes of the plan and quota routes: requests validated as they arrive (camelCase
+fields), responses built from the core's results (quotas.model), for the first answer and for
+every idempotent replay alike.
 
 Counts (tokens, runs, seats) are JSON integers: strict, so floats, booleans and digit strings
 are refused; never negative; bounded per request. Limits and overrides are bounded below 2^53
-so every client's JSON numbers carry them exactly.
+so every client's JSON numbers carry them exactly. Money is written as decimal strings (Micro),
+except `priceMonthlyCents`, the contract's integer.
 """
 
 from __future__ import annotations
@@ -11,8 +14,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 
-from billing_core.api.models.common import Identifier, Timestamp
-from billing_core.quotas.orgs import BILLING_STATUSES
+from billing_core.api.models.common import Identifier, Micro, RequestModel, ResponseModel, Timestamp
+from billing_core.quotas.model import BILLING_STATUSES
 from billing_core.quotas.plans import SLUG_PATTERN
 
 MAX_TOKENS_PER_REQUEST = 1_000_000_000
@@ -28,11 +31,7 @@ Limit = Annotated[StrictInt, Field(ge=0, le=MAX_LIMIT)]
 PlanSlug = Annotated[StrictStr, Field(pattern=SLUG_PATTERN, min_length=1, max_length=64)]
 
 
-class _Request(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class QuotaRequest(_Request):
+class QuotaRequest(RequestModel):
     """POST /api/v1/billing/org/check: would this usage be accepted?"""
 
     orgId: Identifier
@@ -75,7 +74,7 @@ class Overrides(BaseModel):
                 if v is not None}
 
 
-class OrgPlanRequest(_Request):
+class OrgPlanRequest(RequestModel):
     """POST /api/v1/billing/org/plan (operators). Every field but orgId is optional; at least one
     change is required. `overrides` replaces the org's overrides ({} clears them); `seats` sets
     the current member count (adding or removing members)."""
@@ -92,3 +91,117 @@ class OrgPlanRequest(_Request):
         if all(v is None for v in (self.planSlug, self.billingStatus, self.overrides, self.seats, self.trialEndsAt)):
             raise ValueError("give at least one of planSlug, billingStatus, overrides, seats, trialEndsAt")
         return self
+
+
+# -- responses ----------------------------------------------------------------------------------
+
+
+class QuotaCounts(ResponseModel):
+    tokens: int
+    runs: int
+    seats: int
+
+
+class PercentUsed(ResponseModel):
+    """Whole percent, rounded down; null when the limit is 0."""
+
+    tokens: int | None
+    runs: int | None
+    seats: int | None
+
+
+class OverridesResponse(ResponseModel):
+    """Only the overridden quotas appear."""
+
+    omitted_when_unset = frozenset({"tokens", "runs", "seats"})
+
+    tokens: int | None = None
+    runs: int | None = None
+    seats: int | None = None
+
+
+class OveragePricesResponse(ResponseModel):
+    tokens_per_1k_micro: Micro = Field(serialization_alias="tokensPer1kMicro")
+    run_micro: Micro
+    seat_micro: Micro
+
+
+class PlanResponse(ResponseModel):
+    slug: str
+    name: str
+    description: str
+    price_monthly_cents: int
+    price_monthly_micro: Micro
+    currency: Literal["USD"] = "USD"
+    limits: QuotaCounts
+    overage: OveragePricesResponse
+    active: bool
+
+
+class PlansResponse(ResponseModel):
+    omitted_when_unset = frozenset({"degraded"})
+
+    plans: list[PlanResponse]
+    source: Literal["table", "defaults"]
+    degraded: Literal[True] | None = None
+
+
+class OrgPeriodResponse(ResponseModel):
+    org_id: str
+    plan_slug: str
+    billing_status: str  # effective (a stored status is echoed as it is)
+    period: str
+    period_start: str
+    period_end: str
+
+
+class OverageResponse(ResponseModel):
+    tokens_micro: Micro
+    runs_micro: Micro
+    seats_micro: Micro
+    total_micro: Micro
+
+
+class SummaryResponse(OrgPeriodResponse):
+    plan_name: str
+    trial_ends_at: str | None
+    limits: QuotaCounts
+    usage: QuotaCounts
+    remaining: QuotaCounts
+    percent_used: PercentUsed
+    overage: OverageResponse
+    overrides: OverridesResponse
+    enforcement: Literal["hard", "soft"]
+
+
+class CheckResponse(OrgPeriodResponse):
+    allowed: bool
+    over_limit: bool
+    enforcement: Literal["hard", "soft"]
+    requested: QuotaCounts
+    usage: QuotaCounts
+    limits: QuotaCounts
+    remaining: QuotaCounts
+
+
+class UsageResponse(OrgPeriodResponse):
+    allowed: bool
+    recorded: bool
+    over_limit: bool
+    enforcement: Literal["hard", "soft", "off"]
+    requested: QuotaCounts
+    request_id: str | None
+    recorded_at: str
+
+
+class OrgBillingResponse(ResponseModel):
+    org_id: str
+    plan_slug: str
+    billing_status: str  # effective
+    stored_billing_status: str
+    trial_ends_at: str | None
+    overrides: OverridesResponse
+    limits: QuotaCounts
+    seats: int
+    updated_at: str | None
+    updated_by: str | None
