@@ -508,10 +508,8 @@ def test_a_run_that_started_earlier_never_overwrites_a_later_result(aws, reconci
 
 
 def test_manual_review_and_campaign_gauges(aws, reconciler, emitted, monkeypatch):
-    import sys
-    import types
-
-    import billing_core.campaigns as campaigns_package
+    from billing_core.campaigns import audit
+    from billing_core.campaigns.model import BudgetUsage
     from billing_core.kernel import clock, settings
     from billing_core.store import dynamo, keys
 
@@ -521,13 +519,8 @@ def test_manual_review_and_campaign_gauges(aws, reconciler, emitted, monkeypatch
             **keys.work_key(f"wk_{i}"), "itemId": f"wk_{i}", "operation": "payment_event", "payload": {},
             "attempts": 6, "createdAt": now_iso, "updatedAt": now_iso, "status": "manual_review",
             "statusPk": keys.work_status_pk("manual_review"), "statusAt": now_iso})
-    fake = types.ModuleType("billing_core.campaigns.grants")
-    fake.budget_usage = lambda: [  # type: ignore[attr-defined]
-        {"campaignId": "spring", "budgetMicro": 100 * UNIT, "grantedMicro": 95 * UNIT, "usedBps": 9500},
-        {"campaignId": "summer", "budgetMicro": 100 * UNIT, "grantedMicro": 10 * UNIT, "usedBps": 1000},
-    ]
-    monkeypatch.setitem(sys.modules, "billing_core.campaigns.grants", fake)
-    monkeypatch.setattr(campaigns_package, "grants", fake, raising=False)
+    monkeypatch.setattr(audit, "budget_usage", lambda: [
+        BudgetUsage("summer", 100 * UNIT, 10 * UNIT, 1000), BudgetUsage("spring", 100 * UNIT, 95 * UNIT, 9500)])
 
     result = wire(reconciler.run(actor="test"))
 
@@ -539,8 +532,7 @@ def test_manual_review_and_campaign_gauges(aws, reconciler, emitted, monkeypatch
     assert emitted["CampaignBudgetMaxUsedPercent"] == 95.0
     assert result["status"] == "ok"  # warnings, not violations
 
-    monkeypatch.setitem(sys.modules, "billing_core.campaigns.grants", None)  # the module absent: import fails
-    monkeypatch.delattr(campaigns_package, "grants")
+    monkeypatch.setattr(audit, "budget_usage", list)  # no active campaign
     absent = wire(reconciler.run(actor="test"))
     assert absent["campaigns"] == [] and absent["errors"] == []
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from typing import Any
 
-from billing_core.campaigns import audit
 from billing_core.campaigns.budget import load, not_found
 from billing_core.campaigns.model import ACTIVE, Granted
 from billing_core.kernel import clock, money
@@ -114,10 +112,3 @@ def _refusal(cancelled: dynamo.TransactionCancelled, campaign_id: str, account_i
         )
     return cancelled
 
-
-def budget_usage() -> list[dict[str, Any]]:
-    """Compatibility for the reconciler, which imports this lazily and reads dicts:
-    [{campaignId, budgetMicro, grantedMicro, usedBps}] (integers) for every active campaign.
-    The typed form is audit.budget_usage(); drop this once the reconciler reads that."""
-    return [{"campaignId": u.campaign_id, "budgetMicro": u.budget_micro, "grantedMicro": u.granted_micro,
-             "usedBps": u.used_bps} for u in audit.budget_usage()]

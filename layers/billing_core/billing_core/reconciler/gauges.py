@@ -5,8 +5,8 @@ row of the run, never the end of it."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
+from billing_core.campaigns import audit
 from billing_core.kernel.observability import logger
 from billing_core.reconciler.model import CampaignUsage
 from billing_core.work import items as work
@@ -23,27 +23,11 @@ def manual_review(report: Report) -> int | None:
         return None
 
 
-def _budget_usage() -> Callable[[], list[dict[str, Any]]] | None:
-    """Where campaign budget usage comes from, or None when there is none. The one place that
-    names the campaigns module: imported when asked, so a deployment without it runs fine."""
-    try:
-        from billing_core.campaigns import grants as campaigns
-    except ImportError:
-        return None
-    return getattr(campaigns, "budget_usage", None)
-
-
 def campaign_usage(report: Report) -> list[CampaignUsage]:
     """Every active campaign's usage, most used first."""
-    usage_fn = _budget_usage()
-    if usage_fn is None:
-        return []
     try:
-        out = []
-        for c in usage_fn():
-            used = int(c["usedBps"])
-            out.append(CampaignUsage(campaign_id=c["campaignId"], budget_micro=int(c["budgetMicro"]),
-                                     granted_micro=int(c["grantedMicro"]), used_bps=used))
+        out = [CampaignUsage(campaign_id=u.campaign_id, budget_micro=u.budget_micro, granted_micro=u.granted_micro,
+                             used_bps=u.used_bps) for u in audit.budget_usage()]
         return sorted(out, key=lambda c: (-c.used_bps, c.campaign_id))
     except Exception as exc:
         logger.exception("campaign budget usage failed")
