@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := $(CURDIR)/layers/billing_core:$(CURDIR)
 
-.PHONY: run test lint unit openapi openapi-check validate build bench token clean install events
+.PHONY: run test lint typecheck unit openapi openapi-check validate build bench token clean install events
 
 install: $(STAMP)
 
@@ -21,10 +21,14 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(PY) -m devserver
 
-test: $(STAMP) lint openapi-check validate build unit
+test: $(STAMP) lint typecheck openapi-check validate build unit
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+
+# mypy --strict over the core and the handlers (configured in pyproject.toml)
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
 
 openapi: $(STAMP)
 	$(PY) scripts/generate_openapi.py

@@ -1,6 +1,7 @@
 """Operator routes for campaigns: create, list, read, pause, resume, and grant credit from a
 campaign's budget (one transaction: the lot, the budget, the per-account cap)."""
 
+from aws_lambda_powertools.event_handler import Response
 from billing_core.api import edge
 from billing_core.api.models.campaigns import (
     CampaignListResponse,
@@ -25,7 +26,7 @@ CAMPAIGN = "/admin/billing/campaigns/<campaignId>"
     "idempotent replay; with another definition, 409 CAMPAIGN_EXISTS.",
     tags=["campaigns"],
 )
-def create(request: CreateCampaignRequest, ctx: edge.Ctx):
+def create(request: CreateCampaignRequest, ctx: edge.Ctx) -> Response[CampaignResponse]:
     campaign = budget.create(
         ctx,
         campaign_id=request.campaignId,
@@ -40,23 +41,23 @@ def create(request: CreateCampaignRequest, ctx: edge.Ctx):
 
 
 @router.get(CAMPAIGNS, summary="List campaigns", tags=["campaigns"])
-def list_all():
+def list_all() -> Response[CampaignListResponse]:
     return edge.reply(CampaignListResponse, {"campaigns": budget.list_campaigns()})
 
 
 @router.get(CAMPAIGN, summary="Read a campaign", tags=["campaigns"])
-def get(campaignId: str):
+def get(campaignId: str) -> Response[CampaignResponse]:
     return edge.reply(CampaignResponse, budget.get(edge.path_id(campaignId, "campaignId")))
 
 
 @router.post(f"{CAMPAIGN}/pause", summary="Pause a campaign (it grants nothing until resumed)",
              tags=["campaigns"])
-def pause(campaignId: str, ctx: edge.Ctx):
+def pause(campaignId: str, ctx: edge.Ctx) -> Response[CampaignResponse]:
     return edge.reply(CampaignResponse, budget.pause(ctx, edge.path_id(campaignId, "campaignId")))
 
 
 @router.post(f"{CAMPAIGN}/resume", summary="Resume a paused campaign", tags=["campaigns"])
-def resume(campaignId: str, ctx: edge.Ctx):
+def resume(campaignId: str, ctx: edge.Ctx) -> Response[CampaignResponse]:
     return edge.reply(CampaignResponse, budget.resume(ctx, edge.path_id(campaignId, "campaignId")))
 
 
@@ -67,7 +68,7 @@ def resume(campaignId: str, ctx: edge.Ctx):
     "per-account cap. Idempotent on idempotencyKey (scoped to the campaign).",
     tags=["campaigns"],
 )
-def grant(campaignId: str, request: GrantRequest, ctx: edge.Ctx):
+def grant(campaignId: str, request: GrantRequest, ctx: edge.Ctx) -> Response[GrantResponse]:
     result = grants.grant(
         ctx,
         edge.path_id(campaignId, "campaignId"),

@@ -1,6 +1,7 @@
 """POST /api/v1/billing/org/plan - operators change an org's plan, billing status, limit
 overrides, seats (member count) or trial end; an org never seen before is created."""
 
+from aws_lambda_powertools.event_handler import Response
 from billing_core.api import edge
 from billing_core.api.models.quotas import OrgBillingResponse, OrgPlanRequest
 from billing_core.quotas import orgs
@@ -9,7 +10,7 @@ router = edge.router()
 
 
 @router.post("/api/v1/billing/org/plan", summary="Change an org's plan or billing state", tags=["admin"])
-def set_plan(request: OrgPlanRequest, ctx: edge.Ctx):
+def set_plan(request: OrgPlanRequest, ctx: edge.Ctx) -> Response[OrgBillingResponse]:
     result = orgs.set_billing(
         ctx,
         request.orgId,

@@ -1,6 +1,7 @@
 """Quota routes for internal services: check usage against an org's monthly limits, and record
 it atomically (402 QUOTA_EXCEEDED when hard limits are on and a limit would be crossed)."""
 
+from aws_lambda_powertools.event_handler import Response
 from billing_core.api import edge
 from billing_core.api.models.quotas import CheckResponse, QuotaRequest, UsageRequest, UsageResponse
 from billing_core.quotas import usage as quotas
@@ -9,12 +10,12 @@ router = edge.router()
 
 
 @router.post("/api/v1/billing/org/check", summary="Check usage against an org's limits", tags=["internal"])
-def check(request: QuotaRequest):
+def check(request: QuotaRequest) -> Response[CheckResponse]:
     return edge.reply(CheckResponse, quotas.check(request.orgId, request.amounts()))
 
 
 @router.post("/api/v1/billing/org/usage", summary="Record usage against an org's limits", tags=["internal"])
-def usage(request: UsageRequest, ctx: edge.Ctx):
+def usage(request: UsageRequest, ctx: edge.Ctx) -> Response[UsageResponse]:
     result = quotas.record(ctx, request.orgId, request.amounts(), request_id=request.requestId,
                            enforce=request.enforce)
     return edge.reply(UsageResponse, result)

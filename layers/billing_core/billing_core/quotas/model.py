@@ -8,10 +8,12 @@ that order, so the wire keeps its key order."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 QUOTA_TYPES = ("tokens", "runs", "seats")
 MONTHLY_COUNTERS = ("tokens", "runs")  # on the usage item; seats live on the org's state item
-BILLING_STATUSES = ("trial", "active", "past_due", "canceled")
+BillingStatus = Literal["trial", "active", "past_due", "canceled"]
+BILLING_STATUSES: tuple[str, ...] = get_args(BillingStatus)
 CENTS_MICRO = 10_000
 
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, TypeGuard
 
 from billing_core.kernel import money
 from billing_core.reconciler.model import DriftRow, LotViolation
@@ -85,7 +85,7 @@ def percent(numerator: int, denominator: int) -> float:
     return 0.0 if denominator <= 0 else numerator * 100 / denominator
 
 
-def is_int(value: Any) -> bool:
+def is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

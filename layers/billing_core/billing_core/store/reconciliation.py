@@ -13,7 +13,7 @@ strings), so what GET reads back is what POST answered.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from billing_core.kernel import money, settings
@@ -56,28 +56,28 @@ def convert(raw: RawItem) -> dynamo.Item | None:
         return None
 
 
-def billing_pages() -> Iterator[list[RawItem]]:
+def billing_pages() -> Iterator[Sequence[RawItem]]:
     """Every BillingTable item, one Scan page at a time."""
     return dynamo.scan_pages(_billing(), raw=True)
 
 
-def ledger_pages() -> Iterator[list[RawItem]]:
+def ledger_pages() -> Iterator[Sequence[RawItem]]:
     """Every LedgerTable item, one Scan page at a time."""
     return dynamo.scan_pages(_ledger(), raw=True)
 
 
-def _partition(table: str, pk: str, sort: dynamo.Range) -> Iterator[list[RawItem]]:
+def _partition(table: str, pk: str, sort: dynamo.Range) -> Iterator[Sequence[RawItem]]:
     """One partition's items in sort-key order, strongly consistent, raw."""
     return (page.items for page in dynamo.query_pages(table, key_name="pk", key_value=pk, sort=sort,
                                                        consistent=True, raw=True))
 
 
-def entry_pages(account_id: str) -> Iterator[list[RawItem]]:
+def entry_pages(account_id: str) -> Iterator[Sequence[RawItem]]:
     """The account's ledger partition (its own entries, not a system account's shards), oldest first."""
     return _partition(_ledger(), keys.account_pk(account_id), dynamo.Range("begins_with", "sk", keys.ENTRY_PREFIX))
 
 
-def balance_pages(account_id: str) -> Iterator[list[RawItem]]:
+def balance_pages(account_id: str) -> Iterator[Sequence[RawItem]]:
     """The account's lots and shortfall items (BAL#), every pool."""
     return _partition(_billing(), keys.account_pk(account_id), dynamo.Range("begins_with", "sk", keys.balance_prefix()))
 

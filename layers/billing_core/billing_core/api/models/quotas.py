@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 
 from billing_core.api.models.common import Identifier, Micro, RequestModel, ResponseModel, Timestamp
-from billing_core.quotas.model import BILLING_STATUSES
+from billing_core.quotas.model import BillingStatus
 from billing_core.quotas.plans import SLUG_PATTERN
 
 MAX_TOKENS_PER_REQUEST = 1_000_000_000
@@ -81,7 +81,7 @@ class OrgPlanRequest(RequestModel):
 
     orgId: Identifier
     planSlug: PlanSlug | None = None
-    billingStatus: Literal[BILLING_STATUSES] | None = None  # type: ignore[valid-type]
+    billingStatus: BillingStatus | None = None
     overrides: Overrides | None = None
     seats: Annotated[StrictInt, Field(ge=0, le=MAX_SEATS)] | None = None
     trialEndsAt: Timestamp | None = None
