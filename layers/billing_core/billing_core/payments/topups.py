@@ -35,10 +35,10 @@ def create(ctx: Context, *, account_id: str, amount: int, provider: str) -> Topu
     try:
         invoice = providers.create_invoice(provider, order_id=order_id, amount_micro=amount)
     except providers.ProviderError as exc:
-        store.set_fields(order_id, {"status": "failed", "statusRank": RANKS["failed"], "failureReason": str(exc)})
+        store.mark_failed(order_id, RANKS["failed"], str(exc))
         observability.count("PaymentsFailed")
         raise exc.as_http() from None
-    return Topup.of(store.set_fields(order_id, {"providerInvoiceId": invoice.invoice_id, "paymentUrl": invoice.url}))
+    return Topup.of(store.record_invoice(order_id, invoice.invoice_id, invoice.url))
 
 
 def get(order_id: str, account_id: str) -> Topup:

@@ -41,8 +41,17 @@ def create(payment: Payment, *, created_by: str) -> Payment:
     return payment
 
 
-def set_fields(order_id: str, fields: dict[str, Any]) -> Payment:
-    """Record what the provider's invoice call gave (URL, invoice id) or that it failed."""
+def record_invoice(order_id: str, invoice_id: str, url: str) -> Payment:
+    """What the provider's invoice call gave: its id and where the customer pays."""
+    return _set(order_id, {"providerInvoiceId": invoice_id, "paymentUrl": url})
+
+
+def mark_failed(order_id: str, rank: int, reason: str) -> Payment:
+    """The provider refused to create the invoice: the top-up ends failed."""
+    return _set(order_id, {"status": "failed", "statusRank": rank, "failureReason": reason})
+
+
+def _set(order_id: str, fields: dict[str, Any]) -> Payment:
     fields = {**fields, "updatedAt": clock.iso(clock.now())}
     names = {f"#f{i}": k for i, k in enumerate(fields)}
     values = {f":v{i}": v for i, v in enumerate(fields.values())}

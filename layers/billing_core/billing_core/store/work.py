@@ -44,7 +44,7 @@ def get(item_id: str) -> WorkItem | None:
     return from_item(item) if item else None
 
 
-def update(item_id: str, fields: dict[str, Any], *, condition: str, values: dict[str, Any]) -> WorkItem:
+def _update(item_id: str, fields: dict[str, Any], *, condition: str, values: dict[str, Any]) -> WorkItem:
     """SET the fields when the condition (on `#s`, the status) holds; ConditionFailed otherwise."""
     names = {f"#f{i}": name for i, name in enumerate(fields)}
     names["#s"] = "status"
@@ -54,6 +54,45 @@ def update(item_id: str, fields: dict[str, Any], *, condition: str, values: dict
                              values={**vals, **values}, return_new=True)
     assert new is not None
     return from_item(new)
+
+
+_PENDING = ("#s = :pending", {":pending": "pending"})
+_NOT_SUCCEEDED = ("#s <> :succeeded", {":succeeded": "succeeded"})
+
+
+def succeed(item_id: str, *, result: dict[str, Any], attempts: int, by: str, at: str) -> WorkItem:
+    """Done, once: whoever finished first keeps the outcome (ConditionFailed for the others)."""
+    condition, values = _NOT_SUCCEEDED
+    return _update(item_id, {**status_fields("succeeded", at), "result": result, "attempts": attempts,
+                             "succeededBy": by}, condition=condition, values=values)
+
+
+def fail_attempt(item_id: str, *, attempts: int, error: str, next_retry_at: str, at: str) -> WorkItem:
+    """An automatic attempt failed; still pending (ConditionFailed if an operator settled it)."""
+    condition, values = _PENDING
+    return _update(item_id, {"attempts": attempts, "lastError": error, "nextRetryAt": next_retry_at,
+                             "updatedAt": at}, condition=condition, values=values)
+
+
+def park(item_id: str, *, attempts: int, error: str, at: str) -> WorkItem:
+    """pending -> manual_review (ConditionFailed if an operator settled it meanwhile)."""
+    condition, values = _PENDING
+    return _update(item_id, {**status_fields("manual_review", at), "attempts": attempts, "lastError": error,
+                             "nextRetryAt": None}, condition=condition, values=values)
+
+
+def fail_replay(item_id: str, *, attempts: int, error: str, by: str, at: str) -> WorkItem:
+    """An operator's replay failed: counted on the item, whatever its status but succeeded."""
+    condition, values = _NOT_SUCCEEDED
+    return _update(item_id, {"attempts": attempts, "lastError": error, "updatedAt": at, "lastReplayBy": by},
+                   condition=condition, values=values)
+
+
+def dismiss(item_id: str, *, by: str, reason: str, at: str) -> WorkItem:
+    """pending or manual_review -> dismissed (ConditionFailed otherwise, or for no such item)."""
+    return _update(item_id, {**status_fields("dismissed", at), "dismissedBy": by, "dismissReason": reason,
+                             "nextRetryAt": None}, condition="attribute_exists(pk) AND #s IN (:pending, :review)",
+                   values={":pending": "pending", ":review": "manual_review"})
 
 
 def _check_start(start: dict[str, Any] | None, status: str) -> None:

@@ -97,10 +97,8 @@ def load(item_id: str) -> WorkItem:
 
 
 def _record_success(item: WorkItem, result: dict[str, Any], attempts: int, actor: str) -> WorkItem:
-    fields = {**store.status_fields("succeeded", clock.iso(clock.now())), "result": result, "attempts": attempts,
-              "succeededBy": actor}
     try:
-        return store.update(item.item_id, fields, condition="#s <> :succeeded", values={":succeeded": "succeeded"})
+        return store.succeed(item.item_id, result=result, attempts=attempts, by=actor, at=clock.iso(clock.now()))
     except dynamo.ConditionFailed:
         return load(item.item_id)  # someone else finished it first: theirs is the outcome
 
@@ -121,15 +119,12 @@ def attempt(item_id: str, *, actor: str) -> WorkItem:
     except Exception as exc:  # every failure is recorded; the operator sees the reason
         error = describe(exc)
         now = clock.now()
-        pending = {":pending": "pending"}
         try:
             if attempts >= settings.get().max_work_attempts or isinstance(exc, NeedsReview):
-                return store.update(item_id, {**store.status_fields("manual_review", clock.iso(now)),
-                                              "attempts": attempts, "lastError": error, "nextRetryAt": None},
-                                    condition="#s = :pending", values=pending)
+                return store.park(item_id, attempts=attempts, error=error, at=clock.iso(now))
             delay = backoff_seconds(attempts)
-            store.update(item_id, {"attempts": attempts, "lastError": error, "nextRetryAt": clock.iso(now + delay),
-                                   "updatedAt": clock.iso(now)}, condition="#s = :pending", values=pending)
+            store.fail_attempt(item_id, attempts=attempts, error=error, next_retry_at=clock.iso(now + delay),
+                               at=clock.iso(now))
         except dynamo.ConditionFailed:
             return load(item_id)  # an operator's replay settled it meanwhile
         raise RetryLater(item_id, attempts, delay, error) from exc
@@ -146,9 +141,8 @@ def replay(ctx: Context, item_id: str) -> WorkItem:
     try:
         result = _run(item)
     except Exception as exc:
-        updated = store.update(item_id, {"attempts": attempts, "lastError": describe(exc),
-                                         "updatedAt": clock.iso(clock.now()), "lastReplayBy": ctx.actor},
-                               condition="#s <> :succeeded", values={":succeeded": "succeeded"})
+        updated = store.fail_replay(item_id, attempts=attempts, error=describe(exc), by=ctx.actor,
+                                    at=clock.iso(clock.now()))
         return dataclasses.replace(updated, replayed=True)
     return dataclasses.replace(_record_success(item, result, attempts, ctx.actor), replayed=True)
 
@@ -157,10 +151,7 @@ def dismiss(ctx: Context, item_id: str, *, reason: str) -> WorkItem:
     """An operator closes an item that will not be replayed (resolved by hand, e.g. a refund
     made in the provider's dashboard). Audited on the item; a succeeded item cannot be dismissed."""
     try:
-        return store.update(item_id, {**store.status_fields("dismissed", clock.iso(clock.now())),
-                                      "dismissedBy": ctx.actor, "dismissReason": reason, "nextRetryAt": None},
-                            condition="attribute_exists(pk) AND #s IN (:pending, :review)",
-                            values={":pending": "pending", ":review": "manual_review"})
+        return store.dismiss(item_id, by=ctx.actor, reason=reason, at=clock.iso(clock.now()))
     except dynamo.ConditionFailed:
         item = load(item_id)
         if item.status == "dismissed":
