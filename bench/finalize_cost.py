@@ -29,7 +29,7 @@ def _fill_history(client: Any, account: str, entries: int) -> None:
     also have left live in the system accounts' partitions; they are not written: moto stores
     ~1 ms per item and they would not change the account's entry count.)"""
     from billing_core.kernel import clock, settings
-    from billing_core.ledger import config
+    from billing_core.ledger import model
     from billing_core.ledger.model import Allocation, Entry, Reservation
     from billing_core.store import dynamo
     from billing_core.store import entries as entry_store
@@ -60,7 +60,7 @@ def _fill_history(client: Any, account: str, entries: int) -> None:
             reservation_id=rid, account_id=account, pool_id=POOL, service_id="svc-bench", status="pending",
             mode="live", estimate=ESTIMATE, backed=ESTIMATE,
             allocations=(Allocation(f"BAL#{POOL}#LOT#~#fill", "lot_fill", ESTIMATE),),
-            revenue_shares=config.DEFAULT_REVENUE_SHARES, expires_at=clock.iso(start + i + 299),
+            revenue_shares=model.DEFAULT_REVENUE_SHARES, expires_at=clock.iso(start + i + 299),
             expires_at_epoch=int(start + i + 299), request_hash="0" * 64, created_at=clock.iso(start + i - 1),
         )).body["Item"]
         del item["pendingPk"]  # finalized: out of the pending-by-expiry index

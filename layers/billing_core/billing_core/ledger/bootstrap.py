@@ -8,12 +8,11 @@ from billing_core.kernel import clock, ids
 from billing_core.ledger import config
 from billing_core.quotas import plans
 from billing_core.store import accounts as account_store
-from billing_core.store import config as config_store
 
 
 def seed() -> dict[str, list[str]]:
     now_iso = clock.iso(clock.now())
-    made = {"config": config_store.seed(config.seed_item())}
+    made = {"config": config.seed()}
     for account_id in ids.SYSTEM_ACCOUNTS:
         made[account_id] = account_store.seed_system_account(account_id, now_iso)
     for plan in plans.DEFAULT_PLANS:

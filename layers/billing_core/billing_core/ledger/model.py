@@ -4,6 +4,7 @@ serializes the results."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
@@ -18,6 +19,44 @@ MODES: tuple[str, ...] = get_args(Mode)
 SOURCE_TYPES: tuple[str, ...] = get_args(SourceType)
 ENTRY_TYPES: tuple[str, ...] = get_args(EntryType)
 RESERVATION_STATUSES = ("pending", "finalized", "released", "expired")
+
+# Basis points of each finalized (consumed) amount credited to the system accounts.
+DEFAULT_REVENUE_SHARES: dict[str, int] = {
+    "sys-foundation": 1000,
+    "sys-commons": 500,
+    "sys-community-pool": 250,
+}
+
+DEFAULT_PRICING: dict[str, Any] = {
+    "pools": [
+        {"poolId": "general", "description": "Default pool; spendable on every metered resource"},
+    ],
+    "rates": [
+        {"resource": "llm.input_tokens", "unit": "1k_tokens", "priceMicro": "3000"},
+        {"resource": "llm.output_tokens", "unit": "1k_tokens", "priceMicro": "15000"},
+        {"resource": "agent.run", "unit": "run", "priceMicro": "20000"},
+        {"resource": "api.request", "unit": "request", "priceMicro": "100"},
+    ],
+    "tiers": [
+        {"name": "standard", "minMonthlySpendMicro": "0", "discountBps": 0},
+        {"name": "volume", "minMonthlySpendMicro": "500000000", "discountBps": 500},
+        {"name": "scale", "minMonthlySpendMicro": "5000000000", "discountBps": 1000},
+    ],
+}
+
+
+@dataclass(frozen=True)
+class BillingConfig:
+    """Mode, revenue shares and pricing: one DynamoDB item; these defaults until it exists."""
+
+    mode: str
+    revenue_shares: dict[str, int]
+    pricing: dict[str, Any]
+    updated_at: str | None = None
+
+    @staticmethod
+    def defaults() -> BillingConfig:
+        return BillingConfig("shadow", dict(DEFAULT_REVENUE_SHARES), copy.deepcopy(DEFAULT_PRICING))
 
 
 @dataclass(frozen=True)
