@@ -199,6 +199,17 @@ def _pending(ctx: Context, res: Reservation) -> float:
 # -- finalize ---------------------------------------------------------------------------------
 
 
+def _leave_pending(actions: list[dynamo.Action], ctx: Context) -> None:
+    """Commit a finalize or release; if the reservation left pending meanwhile (finalized,
+    released or expired by another request), read it again."""
+    try:
+        transaction.commit(actions, ctx)
+    except dynamo.TransactionCancelled as cancelled:
+        if "reservation" in cancelled.failed:
+            raise retry.Again("the reservation left pending meanwhile") from cancelled
+        raise
+
+
 def settlement(res: Reservation, actual: int) -> tuple[int, int, int, list[tuple[Allocation, int]], int]:
     """(charged, released, overrun, [(allocation, consumed)], new debt) under the reservation's mode.
     Pure: live and shadow cap the charge at the estimate; soft charges all, the excess as debt."""
@@ -245,12 +256,7 @@ def finalize(ctx: Context, *, reservation_id: str, actual: int) -> Finalized:
                       "debtMicro": debt})))
         if res.mode != "shadow":
             actions += [entry_store.put(e) for e in revenue.shares(res, charged, now_iso, ctx.actor)]
-        try:
-            transaction.commit(actions, ctx)
-        except dynamo.TransactionCancelled as cancelled:
-            if "reservation" in cancelled.failed:
-                raise retry.Again("the reservation left pending meanwhile") from cancelled
-            raise
+        _leave_pending(actions, ctx)
         observability.count("Finalizations")
         if overrun:
             observability.count("Overruns")  # overrun rate = Overruns / Finalizations (alarm > 5%)
@@ -279,12 +285,7 @@ def release(ctx: Context, *, reservation_id: str) -> Released:
                        account_id=res.account_id, pool_id=res.pool_id, entry_type=_entry_type(res.mode, "release"),
                        amount=res.estimate, entry_id=f"{reservation_id}:release", created_at=now_iso,
                        actor=ctx.actor, description="release", reservation_id=reservation_id))]
-        try:
-            transaction.commit(actions, ctx)
-        except dynamo.TransactionCancelled as cancelled:
-            if "reservation" in cancelled.failed:
-                raise retry.Again("the reservation left pending meanwhile") from cancelled
-            raise
+        _leave_pending(actions, ctx)
         observability.count("Releases")
         return Released(reservation_id, res.estimate, res.mode, now_iso)
 
