@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := $(CURDIR)/layers/billing_core:$(CURDIR)
 
-.PHONY: run test lint typecheck unit openapi openapi-check validate build bench token clean install events
+.PHONY: run demo test lint typecheck unit browser openapi openapi-check validate build bench token clean install events
 
 install: $(STAMP)
 
@@ -20,6 +20,10 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(PY) -m devserver
+
+# `make run` with demo data for acct-demo (dev only): the billing page link in the banner has something to show.
+demo: $(STAMP)
+	$(PY) -m devserver --demo
 
 test: $(STAMP) lint typecheck openapi-check validate build unit
 
@@ -45,6 +49,11 @@ build: $(STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest -n 2 --dist loadfile
 
+# The billing page in headless Chromium (/usr/bin/chromium: apt-get install -y chromium); also part of `unit`.
+# Screenshots in artifacts/browser/.
+browser: $(STAMP)
+	$(PY) -m pytest tests/browser
+
 bench: $(STAMP)
 	$(PY) bench/run.py
 
@@ -53,7 +62,7 @@ token: $(STAMP)
 	@$(PY) -m devserver.tokens $(KIND) $(SUB)
 
 clean:
-	rm -rf .aws-sam .pytest_cache .ruff_cache .hypothesis
+	rm -rf .aws-sam .pytest_cache .ruff_cache .hypothesis artifacts
 
 events: $(STAMP)
 	$(PY) scripts/generate_events.py

@@ -40,6 +40,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run no schedules and poll no queues (see BILLING_LOCAL_SCHEDULE_* in devserver.background)",
     )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="dev only: give acct-demo credit, two weeks of charges and usage, in live mode (devserver.demo)",
+    )
     parser.add_argument("--ready-file", help="write {url, motoUrl, pid} as JSON here once serving")
     parser.add_argument("--quiet", action="store_true", help="no banner")
     return parser
@@ -53,7 +58,7 @@ def _python_cmd() -> str:
         return str(exe)
 
 
-def banner(stack: LocalStack) -> str:
+def banner(stack: LocalStack, *, demo: dict[str, Any] | None = None) -> str:
     assert stack.gateway is not None
     url = stack.url
     py = _python_cmd()
@@ -104,8 +109,28 @@ def banner(stack: LocalStack) -> str:
         method, path, _ = stack.gateway.routes[0]
         curls.append(f"  curl -s -X {method} {url}{path}")
     lines += curls
+    lines += _billing_page_lines(stack, demo)
     lines += ["", "Ctrl-C to stop."]
     return "\n".join(lines)
+
+
+def _billing_page_lines(stack: LocalStack, demo: dict[str, Any] | None) -> list[str]:
+    """The customer's billing page, signed in as acct-demo (the token rides in the URL fragment)."""
+    assert stack.gateway is not None
+    if ("GET", "/billing") not in {(method, path) for method, path, _ in stack.gateway.routes}:
+        return []
+    if demo:
+        what = (f"  demo data (dev only, --demo): live mode, {demo['charges']} charges over the last two weeks,"
+                " usage at 62 % / 87 % / 100 % of tokens / runs / seats")
+    else:
+        what = ("  acct-demo starts empty: run the README's 'Try it' for some credit and history, or start with"
+                " `make demo` for two weeks of demo data")
+    return [
+        "",
+        "The customer's billing page, signed in as acct-demo (12 h; open it in a browser):",
+        f"  {stack.url}/billing#token={user_token(environ=stack.environ)}",
+        what,
+    ]
 
 
 def _scheduled_job(stack: LocalStack, function_id: str) -> Any:
@@ -173,8 +198,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"devserver: cannot start: {exc}", file=sys.stderr)
         return 1
     try:
+        demo = None
+        if args.demo:
+            assert stack.runner is not None
+            try:
+                demo = stack.runner.call("devserver.demo:seed")
+            except LambdaInvocationError as exc:
+                print(f"devserver: the demo data (--demo) failed: {exc}", file=sys.stderr)
+                return 1
         if not args.quiet:
-            print(banner(stack), flush=True)
+            print(banner(stack, demo=demo), flush=True)
         if args.ready_file:
             _write_ready_file(args.ready_file, stack)
         while not stop.wait(0.1):

@@ -78,6 +78,7 @@ def events() -> dict[str, dict]:
         "operations": proxy_event("GET", "/admin/billing/dlq", token=admin, query={"status": "manual_review"}),
         "campaigns": proxy_event("GET", "/admin/billing/campaigns", token=admin),
         "plans": proxy_event("GET", "/api/v1/billing/plans"),
+        "billing_page": proxy_event("GET", "/billing", headers={"Accept": "text/html"}),
         "org_summary": proxy_event("GET", "/api/v1/billing/org/summary", token=tokens.user_token("org-demo")),
         "org_plan": proxy_event("POST", "/api/v1/billing/org/plan", token=admin, body={
             "orgId": "org-demo", "planSlug": "growth"}),
