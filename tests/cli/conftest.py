@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from billing_admin.cli import run
-from tests.cli.fakeapi import FakeApi
+from tests.support.fakeapi import FakeApi
 
 SECRET = "cli-test-admin-secret-0123456789abcdef-xyz"
 

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.client import Caller, assert_error, assert_status, describe, unique
 from tests.e2e.test_e2e_webhooks import (
     CENT,
     TOPUPS,
@@ -26,6 +25,7 @@ from tests.e2e.test_e2e_webhooks import (
     post_ipn,
     post_stripe,
 )
+from tests.support.http import Caller, assert_error, assert_status, describe, unique
 
 
 def post_topup(api: Caller, account: str, body: Any, *, token: str | None = "user") -> Any:

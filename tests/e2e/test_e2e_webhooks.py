@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.e2e.client import RESERVE, Caller, assert_error, assert_status, body_of, describe, unique
+from tests.support.http import RESERVE, Caller, assert_error, assert_status, body_of, describe, unique
 
 TOPUPS = "/api/billing/topups"
 NOWPAYMENTS = "/api/billing/webhooks/nowpayments"

@@ -16,7 +16,7 @@ import jwt
 import pytest
 
 from tests.conftest import TEST_ENV, Api
-from tests.integration.support import in_process_moto, snapshot_in_process
+from tests.support.backend import in_process_moto, snapshot_in_process
 
 INTERNAL_SECRET = TEST_ENV["BILLING_INTERNAL_JWT_SECRET"]
 ADMIN_SECRET = TEST_ENV["BILLING_ADMIN_JWT_SECRET"]

@@ -16,7 +16,7 @@ import pytest
 
 from devserver.invoke import LambdaContext, load_handler, proxy_event, reply, routes
 from tests.conftest import Reply, Tokens
-from tests.integration.support import (
+from tests.support.backend import (
     assert_lot_invariant,
     ledger,
     lot_totals,

@@ -14,7 +14,7 @@ import pytest
 
 from devserver.invoke import event, reply, routes
 from tests.conftest import Tokens
-from tests.integration.support import (
+from tests.support.backend import (
     assert_lot_invariant,
     entries_for,
     ledger,

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import TEST_ENV, Api, Tokens
-from tests.integration.support import in_process_moto, snapshot_in_process
+from tests.support.backend import in_process_moto, snapshot_in_process
 
 ACCOUNT = "acct-h"
 OTHER = "acct-h2"

@@ -16,7 +16,7 @@ import pytest
 
 from devserver.invoke import event, reply, routes
 from tests.conftest import Tokens
-from tests.integration.support import snapshot_in_process, together, worker_pool
+from tests.support.backend import snapshot_in_process, together, worker_pool
 
 DETAIL_KEYS = {"quotaType", "currentUsage", "limit", "requested", "billingStatus", "planSlug", "periodStart",
                "periodEnd"}

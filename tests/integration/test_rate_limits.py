@@ -17,7 +17,7 @@ from billing_core.kernel import clock
 
 from devserver.invoke import LambdaContext, event
 from tests.conftest import ROOT, TEST_ENV, Tokens, handler_module
-from tests.integration.support import (
+from tests.support.backend import (
     TEMPLATE,
     entries_for,
     ledger,

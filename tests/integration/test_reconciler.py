@@ -17,7 +17,7 @@ import pytest
 
 from devserver.invoke import LambdaContext, load_handler, load_module, proxy_event, reply
 from tests.conftest import ROOT, TEST_ENV, Api, Reply, Tokens
-from tests.integration.support import in_process_moto, ledger, lots, scan
+from tests.support.backend import in_process_moto, ledger, lots, scan
 
 UNIT = 1_000_000
 SYSTEM_BPS = {"sys-foundation": 1000, "sys-commons": 500, "sys-community-pool": 250}
