@@ -11,7 +11,8 @@ from typing import Any
 
 import requests
 
-from tests.e2e.test_e2e_webhooks import (
+from tests.support.http import RESERVE, Caller, assert_error, assert_status, body_of, describe, unique
+from tests.support.webhooks import (
     USD,
     admin_entries,
     admin_get,
@@ -29,7 +30,6 @@ from tests.e2e.test_e2e_webhooks import (
     stripe_secret,
     together,
 )
-from tests.support.http import RESERVE, Caller, assert_error, assert_status, body_of, describe, unique
 
 
 def adjust(api: Caller, account: str, body: Any, *, token: str | None = None, admin: str | None = None

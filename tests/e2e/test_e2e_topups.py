@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_e2e_webhooks import (
+from tests.support.http import Caller, assert_error, assert_status, describe, unique
+from tests.support.webhooks import (
     CENT,
     TOPUPS,
     USD,
@@ -25,7 +26,6 @@ from tests.e2e.test_e2e_webhooks import (
     post_ipn,
     post_stripe,
 )
-from tests.support.http import Caller, assert_error, assert_status, describe, unique
 
 
 def post_topup(api: Caller, account: str, body: Any, *, token: str | None = "user") -> Any:

@@ -1,71 +1,14 @@
-"""Helpers shared by the integration tests: API Gateway proxy events, table snapshots, lot and
-ledger reads, and a worker-process entry point that runs one handler invocation per call (the
-way Lambda gives every concurrent request its own execution environment).
-
-Nothing here imports the billing core at module level, so spawned worker processes can import
-this module cheaply and set their environment before the core is loaded.
-"""
+"""The in-process backend for a whole module: what the `aws` fixture gives one test (a patched
+moto with the template's tables, seeded), and a snapshot of its tables read from moto itself."""
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
-import sys
-import threading
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import Any, TypeVar
+from collections.abc import Iterator, Mapping
+from typing import Any
 
-from devserver.invoke import event, invoke, reply
-
-ROOT = Path(__file__).resolve().parents[2]
-LAYER = ROOT / "layers" / "billing_core"
-TEMPLATE = ROOT / "template.yaml"
-
-SECRET_NAMES = (
-    "BILLING_INTERNAL_JWT_SECRET",
-    "BILLING_ADMIN_JWT_SECRET",
-    "BILLING_ADMIN_JWT_SECRET_PREV",
-    "BILLING_USER_JWT_SECRET",
-)
-
-
-T = TypeVar("T")
-
-
-@contextlib.contextmanager
-def worker_pool(workers: int = 8) -> Iterator[tuple[Any, Any]]:
-    """(engine, runner): the serialized moto server with the template's tables and queues, seeded
-    like a new deployment, and `workers` spawned Lambda worker processes (one invocation each at a
-    time) with the test environment. Concurrency tests interleave requests through it."""
-    from devserver.engine import serialized_engine
-    from devserver.runner import WorkerPoolRunner
-    from tests.conftest import TEST_ENV
-
-    environ = {k: v for k, v in TEST_ENV.items() if not k.startswith("AWS_")}
-    with serialized_engine(template=TEMPLATE) as engine:
-        runner = WorkerPoolRunner(TEMPLATE, workers=workers, moto_url=engine.url, environ=environ,
-                                  secrets={k: TEST_ENV[k] for k in SECRET_NAMES}, log_errors=True)
-        runner.start()
-        try:
-            runner.call("billing_core.ledger.bootstrap:seed")
-            yield engine, runner
-        finally:
-            runner.stop()
-
-
-def together(calls: list[Callable[[], T]]) -> list[T]:
-    """Release all calls at once, each from its own thread (a barrier), and collect the results in order."""
-    barrier = threading.Barrier(len(calls))
-
-    def one(call: Callable[[], T]) -> T:
-        barrier.wait(timeout=30)
-        return call()
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(one, calls))
+from tests.support.env import TEMPLATE
 
 
 @contextlib.contextmanager
@@ -83,20 +26,6 @@ def in_process_moto(env: Mapping[str, str]) -> Iterator[Any]:
         mp.delenv("AWS_ENDPOINT_URL_DYNAMODB", raising=False)
         with billing_backend(TEMPLATE) as client:
             yield client
-
-
-# -- state reads (any DynamoDB client: in-process moto or the engine) ------------------------
-
-
-def scan(client: Any, table: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
-    while True:
-        page = client.scan(**kwargs)
-        items.extend(page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def snapshot_in_process() -> dict[tuple[str, str, str], str]:
@@ -119,85 +48,3 @@ def snapshot_in_process() -> dict[tuple[str, str, str], str]:
                 continue
             state[(table, pk, sk)] = json.dumps(attributes, sort_keys=True)
     return state
-
-
-def _plain(item: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for name, av in item.items():
-        (kind, raw), = av.items()
-        if kind == "N":
-            out[name] = int(raw)
-        elif kind == "S":
-            out[name] = raw
-        elif kind == "M":
-            out[name] = _plain(raw)
-        elif kind == "L":
-            out[name] = [_plain({"v": v})["v"] for v in raw]
-        elif kind == "NULL":
-            out[name] = None
-        else:
-            out[name] = raw
-    return out
-
-
-def lots(client: Any, account: str, pool: str = "general") -> list[dict[str, Any]]:
-    page = client.query(
-        TableName="BillingTable", ConsistentRead=True,
-        KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
-        ExpressionAttributeValues={":pk": {"S": f"ACCT#{account}"}, ":p": {"S": f"BAL#{pool}#LOT#"}},
-    )
-    return [_plain(i) for i in page["Items"]]
-
-
-def lot_totals(client: Any, account: str, pool: str = "general") -> dict[str, int]:
-    found = lots(client, account, pool)
-    totals = {f: sum(lot[f] for lot in found) for f in ("original", "available", "reserved", "consumed")}
-    totals["count"] = len(found)
-    return totals
-
-
-def assert_lot_invariant(client: Any, account: str, pool: str = "general") -> None:
-    for lot in lots(client, account, pool):
-        assert lot["original"] == lot["available"] + lot["reserved"] + lot["consumed"], lot
-        assert min(lot["available"], lot["reserved"], lot["consumed"]) >= 0, lot
-
-
-def ledger(client: Any) -> list[dict[str, Any]]:
-    return [_plain(i) for i in scan(client, "LedgerTable")]
-
-
-def entries_for(client: Any, reservation_id: str) -> list[dict[str, Any]]:
-    return [e for e in ledger(client) if e.get("reservationId") == reservation_id]
-
-
-def reservation(client: Any, reservation_id: str) -> dict[str, Any] | None:
-    item = client.get_item(TableName="BillingTable", ConsistentRead=True,
-                           Key={"pk": {"S": f"RES#{reservation_id}"}, "sk": {"S": "RES"}}).get("Item")
-    return _plain(item) if item else None
-
-
-# -- worker processes (multiprocessing, spawn) ------------------------------------------------
-
-def worker_init(env: dict[str, str], clock_offset: float = 0.0) -> None:
-    """Runs once in each worker process: the function's environment, the layer on sys.path."""
-    os.environ.update(env)
-    for entry in (str(LAYER), str(ROOT)):
-        if entry not in sys.path:
-            sys.path.insert(0, entry)
-    from billing_core.kernel import clock
-
-    clock.reset()
-    clock.advance(clock_offset)
-
-
-def worker_invoke(route: str, kwargs: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str], int]:
-    """One handler invocation in this worker process: (status, body, headers, pid)."""
-    status, body, headers = reply(invoke(route, event(route, **kwargs)))
-    return status, body, headers, os.getpid()
-
-
-def worker_seed() -> dict[str, list[str]]:
-    """Seed the tables from a worker, as the bootstrap custom resource would."""
-    from billing_core.ledger import bootstrap
-
-    return bootstrap.seed()
