@@ -6,8 +6,11 @@ STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := $(CURDIR)/layers/billing_core:$(CURDIR)
+PYTEST := $(PY) -m pytest
+PARALLEL := -n 2 --dist loadfile
 
-.PHONY: run test lint typecheck unit openapi openapi-check validate build bench token clean install events
+.PHONY: run test lint typecheck suite unit integration model e2e contract cli devserver-tests openapi openapi-check \
+	validate build bench token clean install events
 
 install: $(STAMP)
 
@@ -21,7 +24,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(PY) -m devserver
 
-test: $(STAMP) lint typecheck openapi-check validate build unit
+test: $(STAMP) lint typecheck openapi-check validate build suite
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -42,8 +45,31 @@ validate: $(STAMP)
 build: $(STAMP)
 	$(VENV)/bin/sam build --cached
 
+# The whole pytest suite, every tier, in one run (what `make test` ends with).
+suite: $(STAMP)
+	$(PYTEST) $(PARALLEL)
+
+# One tier each (tests/README.md says what each is).
 unit: $(STAMP)
-	$(PY) -m pytest -n 2 --dist loadfile
+	$(PYTEST) tests/unit
+
+integration: $(STAMP)
+	$(PYTEST) $(PARALLEL) tests/integration
+
+model: $(STAMP)
+	$(PYTEST) tests/model
+
+e2e: $(STAMP)
+	$(PYTEST) $(PARALLEL) tests/e2e
+
+contract: $(STAMP)
+	$(PYTEST) tests/contract
+
+cli: $(STAMP)
+	$(PYTEST) $(PARALLEL) tests/cli
+
+devserver-tests: $(STAMP)
+	$(PYTEST) $(PARALLEL) tests/devserver
 
 bench: $(STAMP)
 	$(PY) bench/run.py
