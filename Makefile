@@ -6,8 +6,11 @@ STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := $(CURDIR)/layers/billing_core:$(CURDIR)
+PYTEST := $(PY) -m pytest
+PARALLEL := -n 2 --dist loadfile
 
-.PHONY: run demo test lint typecheck unit browser openapi openapi-check validate build bench token clean install events
+.PHONY: run demo test lint typecheck suite unit integration model e2e contract cli devserver-tests browser openapi \
+	openapi-check validate build bench token clean install events
 
 install: $(STAMP)
 
@@ -25,7 +28,7 @@ run: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m devserver --demo
 
-test: $(STAMP) lint typecheck openapi-check validate build unit
+test: $(STAMP) lint typecheck openapi-check validate build suite
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -46,13 +49,36 @@ validate: $(STAMP)
 build: $(STAMP)
 	$(VENV)/bin/sam build --cached
 
-unit: $(STAMP)
-	$(PY) -m pytest -n 2 --dist loadfile
+# The whole pytest suite, every tier, in one run (what `make test` ends with).
+suite: $(STAMP)
+	$(PYTEST) $(PARALLEL)
 
-# The billing page in headless Chromium (/usr/bin/chromium: apt-get install -y chromium); also part of `unit`.
+# One tier each (tests/README.md says what each is).
+unit: $(STAMP)
+	$(PYTEST) tests/unit
+
+integration: $(STAMP)
+	$(PYTEST) $(PARALLEL) tests/integration
+
+model: $(STAMP)
+	$(PYTEST) tests/model
+
+e2e: $(STAMP)
+	$(PYTEST) $(PARALLEL) tests/e2e
+
+contract: $(STAMP)
+	$(PYTEST) tests/contract
+
+cli: $(STAMP)
+	$(PYTEST) $(PARALLEL) tests/cli
+
+devserver-tests: $(STAMP)
+	$(PYTEST) $(PARALLEL) tests/devserver
+
+# The billing page in headless Chromium (/usr/bin/chromium: apt-get install -y chromium); also part of `suite`.
 # Screenshots in artifacts/browser/.
 browser: $(STAMP)
-	$(PY) -m pytest tests/browser
+	$(PYTEST) tests/browser
 
 bench: $(STAMP)
 	$(PY) bench/run.py

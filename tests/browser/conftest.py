@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from devserver.testing import StackProcess, start_stack
-from tests.browser.support import CHROMIUM, CHROMIUM_ARGS, Browsing, Setup
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, Browsing, Setup
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from typing import Any
 from playwright.sync_api import expect
 
 from devserver.tokens import user_token
-from tests.browser.support import PHONE, Browsing, Setup, screenshot
+from tests.support.browser import PHONE, Browsing, Setup, screenshot
 
 TOKEN_KEY = "billing.token"
 

@@ -4,41 +4,13 @@ controlled environment (never the developer's) and a recorded, instant sleep."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from billing_admin.cli import run
-from tests.cli.fakeapi import FakeApi
-
-SECRET = "cli-test-admin-secret-0123456789abcdef-xyz"
-
-
-@dataclass
-class Ran:
-    code: int
-    out: str
-    err: str
-    sleeps: list[float] = field(default_factory=list)
-
-    def json(self) -> Any:
-        import json
-
-        return json.loads(self.out)
-
-
-class Tty:
-    """A stdin that says it is a terminal and answers with `answer`."""
-
-    def __init__(self, answer: str) -> None:
-        self.answer = answer
-
-    def isatty(self) -> bool:
-        return True
-
-    def readline(self) -> str:
-        return self.answer + "\n"
+from tests.support.cli import SECRET, Ran
+from tests.support.fakeapi import FakeApi
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from billing_admin.cli import build_parser
-from tests.cli.conftest import Tty
-from tests.cli.fakeapi import FakeApi, Reply
+from tests.support.cli import Tty
+from tests.support.fakeapi import FakeApi, Reply
 
 MINT = ["--source-type", "deposit", "--description", "welcome"]
 

@@ -8,8 +8,8 @@ import pytest
 
 from billing_admin import auth
 from billing_admin.client import ApiClient
-from tests.cli.conftest import SECRET
-from tests.cli.fakeapi import FakeApi, Reply, error
+from tests.support.cli import SECRET
+from tests.support.fakeapi import FakeApi, Reply, error
 
 AUDIENCE = "arrakis-billing-admin"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from billing_admin.batch import MAX_KEY_LENGTH, derive_key
-from tests.cli.fakeapi import FakeApi, Reply, Request, error
+from tests.support.fakeapi import FakeApi, Reply, Request, error
 
 
 class IdempotentMints:

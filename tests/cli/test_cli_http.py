@@ -11,7 +11,7 @@ from email.utils import format_datetime
 import pytest
 
 from billing_admin.client import retry_after_seconds
-from tests.cli.fakeapi import FakeApi, Reply, Request, error
+from tests.support.fakeapi import FakeApi, Reply, Request, error
 
 MINT = ["--source-type", "deposit", "--description", "welcome"]
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from devserver.testing import StackProcess, start_stack
-from tests.e2e.client import Caller
+from tests.support.http import Caller
 
 
 @pytest.fixture(scope="session")

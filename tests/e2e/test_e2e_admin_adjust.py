@@ -11,8 +11,8 @@ from typing import Any
 
 import requests
 
-from tests.e2e.client import RESERVE, Caller, assert_error, assert_status, body_of, describe, unique
-from tests.e2e.test_e2e_webhooks import (
+from tests.support.http import RESERVE, Caller, assert_error, assert_status, body_of, describe, unique
+from tests.support.webhooks import (
     USD,
     admin_entries,
     admin_get,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.e2e.client import BALANCE, FINALIZE, HISTORY, Caller, assert_error, assert_status, mint_path, unique
+from tests.support.http import BALANCE, FINALIZE, HISTORY, Caller, assert_error, assert_status, mint_path, unique
 
 WRONG_SECRET = "an-attacker-guessed-secret-that-is-long-enough-0001"
 Token = Callable[[Caller], "str | None"]

@@ -11,7 +11,7 @@ from typing import Any
 
 import requests
 
-from tests.e2e.client import Caller, assert_error, assert_status, body_of, unique
+from tests.support.http import Caller, assert_error, assert_status, body_of, unique
 
 CAMPAIGNS = "/admin/billing/campaigns"
 UNIT = 1_000_000

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.client import HISTORY, Caller, assert_error, assert_status
+from tests.support.http import HISTORY, Caller, assert_error, assert_status
 
 ENTRY_FIELDS = {"entryId", "accountId", "poolId", "entryType", "amountMicro", "actor", "description", "createdAt"}
 

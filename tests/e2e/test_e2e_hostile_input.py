@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.client import FINALIZE, MODE, PRICING, RELEASE, RESERVE, Caller, assert_error, assert_status, mint_path
+from tests.support.http import FINALIZE, MODE, PRICING, RELEASE, RESERVE, Caller, assert_error, assert_status, mint_path
 
 # Amounts the contract refuses: floats, exponents, signs, booleans, above the ceiling, non-digits.
 BAD_AMOUNTS: dict[str, str] = {  # id -> the JSON text of the value

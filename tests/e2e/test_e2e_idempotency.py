@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from tests.e2e.client import Caller, assert_error, assert_status, unique
+from tests.support.http import Caller, assert_error, assert_status, unique
 
 
 def test_reserve_retry_with_same_reservation_id_returns_the_original(api: Caller) -> None:

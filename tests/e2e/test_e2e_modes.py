@@ -4,7 +4,7 @@ The mode is global to the stack: every test here sets the mode it depends on fir
 
 from __future__ import annotations
 
-from tests.e2e.client import PRICING, Caller, assert_error, assert_status
+from tests.support.http import PRICING, Caller, assert_error, assert_status
 
 
 def test_mode_switch_reports_previous_mode_and_pricing_follows(api: Caller) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.client import OPENAPI, PRICING, Caller, assert_error, assert_status
+from tests.support.http import OPENAPI, PRICING, Caller, assert_error, assert_status
 
 # Every route of ../shared/API.md's table (path parameters filled in), then the project's own.
 CONTRACT_ROUTES = [

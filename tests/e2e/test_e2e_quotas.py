@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from devserver.testing import StackProcess, start_stack
-from tests.e2e.client import Caller, assert_error, assert_status, body_of, describe, unique
+from tests.support.http import Caller, assert_error, assert_status, body_of, describe, unique
 
 PLANS = "/api/v1/billing/plans"
 SUMMARY = "/api/v1/billing/org/summary"

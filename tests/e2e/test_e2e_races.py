@@ -10,7 +10,7 @@ from typing import Any
 
 import requests
 
-from tests.e2e.client import FINALIZE, RESERVE, Caller, assert_error, assert_status, body_of, mint_path, unique
+from tests.support.http import FINALIZE, RESERVE, Caller, assert_error, assert_status, body_of, mint_path, unique
 
 
 def race(api: Caller, count: int, make: Any) -> list[requests.Response]:

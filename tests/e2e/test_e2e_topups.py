@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.client import Caller, assert_error, assert_status, describe, unique
-from tests.e2e.test_e2e_webhooks import (
+from tests.support.http import Caller, assert_error, assert_status, describe, unique
+from tests.support.webhooks import (
     CENT,
     TOPUPS,
     USD,

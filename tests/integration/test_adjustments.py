@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.support import assert_lot_invariant
+from tests.support.tables import assert_lot_invariant
 
 
 @pytest.fixture
@@ -144,7 +144,7 @@ def test_refund_is_an_audited_debit(api: Any, tokens: Any, admin: str):
 
 
 def test_revenue_shares_apply_to_new_reservations(api: Any, tokens: Any, admin: str, aws: Any):
-    from tests.integration.support import ledger
+    from tests.support.tables import ledger
 
     api.set_mode("live", token=admin)
     api.mint("acct-shares", 10_000_000, token=admin)

@@ -15,8 +15,9 @@ from typing import Any
 import jwt
 import pytest
 
-from tests.conftest import TEST_ENV, Api
-from tests.integration.support import in_process_moto, snapshot_in_process
+from tests.support.backend import in_process_moto, snapshot_in_process
+from tests.support.env import TEST_ENV
+from tests.support.handlers import Api
 
 INTERNAL_SECRET = TEST_ENV["BILLING_INTERNAL_JWT_SECRET"]
 ADMIN_SECRET = TEST_ENV["BILLING_ADMIN_JWT_SECRET"]

@@ -15,16 +15,11 @@ from typing import Any
 import pytest
 
 from devserver.invoke import LambdaContext, load_handler, proxy_event, reply, routes
-from tests.conftest import Reply, Tokens
-from tests.integration.support import (
-    assert_lot_invariant,
-    ledger,
-    lot_totals,
-    lots,
-    snapshot_in_process,
-    together,
-    worker_pool,
-)
+from tests.support.backend import snapshot_in_process
+from tests.support.handlers import Reply
+from tests.support.tables import assert_lot_invariant, ledger, lot_totals, lots
+from tests.support.tokens import Tokens
+from tests.support.workers import together, worker_pool
 
 UNIT = 1_000_000
 BASE = "/admin/billing/campaigns"

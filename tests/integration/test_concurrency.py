@@ -13,16 +13,9 @@ from typing import Any
 import pytest
 
 from devserver.invoke import event, reply, routes
-from tests.conftest import Tokens
-from tests.integration.support import (
-    assert_lot_invariant,
-    entries_for,
-    ledger,
-    lot_totals,
-    reservation,
-    together,
-    worker_pool,
-)
+from tests.support.tables import assert_lot_invariant, entries_for, ledger, lot_totals, reservation
+from tests.support.tokens import Tokens
+from tests.support.workers import together, worker_pool
 
 WORKERS = 8
 

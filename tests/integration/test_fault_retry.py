@@ -16,7 +16,7 @@ from billing_core.store import dynamo
 from billing_core.store import reservations as reservation_store
 from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
 
-from tests.integration.support import entries_for, ledger, lot_totals, lots, reservation
+from tests.support.tables import entries_for, ledger, lot_totals, lots, reservation
 
 ACCOUNT = "acct-fault"
 SVC = "svc-fault"

@@ -16,8 +16,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import TEST_ENV, Api, Tokens
-from tests.integration.support import in_process_moto, snapshot_in_process
+from tests.support.backend import in_process_moto, snapshot_in_process
+from tests.support.env import TEST_ENV
+from tests.support.handlers import Api
+from tests.support.tokens import Tokens
 
 ACCOUNT = "acct-h"
 OTHER = "acct-h2"

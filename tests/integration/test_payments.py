@@ -13,7 +13,7 @@ import pytest
 from billing_core.kernel import clock
 from billing_core.payments import signatures as webhook_signatures
 
-from tests.conftest import TEST_ENV
+from tests.support.env import TEST_ENV
 
 NP_SECRET = TEST_ENV["NOWPAYMENTS_IPN_SECRET"]
 STRIPE_SECRET = TEST_ENV["STRIPE_WEBHOOK_SECRET"]

@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from devserver.invoke import event, reply, routes
-from tests.conftest import Tokens
-from tests.integration.support import snapshot_in_process, together, worker_pool
+from tests.support.backend import snapshot_in_process
+from tests.support.tokens import Tokens
+from tests.support.workers import together, worker_pool
 
 DETAIL_KEYS = {"quotaType", "currentUsage", "limit", "requested", "billingStatus", "planSlug", "periodStart",
                "periodEnd"}

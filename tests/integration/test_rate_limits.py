@@ -16,19 +16,11 @@ import pytest
 from billing_core.kernel import clock
 
 from devserver.invoke import LambdaContext, event
-from tests.conftest import ROOT, TEST_ENV, Tokens, handler_module
-from tests.integration.support import (
-    TEMPLATE,
-    entries_for,
-    ledger,
-    lot_totals,
-    lots,
-    reservation,
-    scan,
-    worker_init,
-    worker_invoke,
-    worker_seed,
-)
+from tests.support.env import ROOT, TEMPLATE, TEST_ENV
+from tests.support.handlers import handler_module
+from tests.support.tables import entries_for, ledger, lot_totals, lots, reservation, scan
+from tests.support.tokens import Tokens
+from tests.support.workers import worker_init, worker_invoke, worker_seed
 
 ACCOUNT = "acct-rate"
 

@@ -15,7 +15,7 @@ from billing_core.payments import signatures as webhook_signatures
 from billing_core.work import items as work
 
 from devserver.invoke import LambdaContext, load_handler
-from tests.conftest import TEST_ENV
+from tests.support.env import TEST_ENV
 
 REGION_ARN = "arn:aws:sqs:us-east-1:123456789012"
 

@@ -3,7 +3,8 @@
 import re
 
 from devserver.invoke import LambdaContext, proxy_event
-from tests.conftest import ROOT, handler_module
+from tests.support.env import ROOT
+from tests.support.handlers import handler_module
 
 
 def _get(path: str, resource: str | None = None, name: str | None = None) -> dict:

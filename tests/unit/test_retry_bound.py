@@ -14,7 +14,8 @@ from billing_core.kernel.errors import Contention
 from billing_core.store import dynamo
 from botocore.exceptions import ClientError
 
-from tests.conftest import Api, Tokens
+from tests.support.handlers import Api
+from tests.support.tokens import Tokens
 
 
 class RefusingTable:

@@ -4,7 +4,8 @@ fresh token swapped in, since the committed ones expire)."""
 import json
 
 from devserver.invoke import LambdaContext
-from tests.conftest import ROOT, handler_module
+from tests.support.env import ROOT
+from tests.support.handlers import handler_module
 
 KIND = {"reserve": "internal", "finalize": "internal", "release": "internal", "balance": "user",
         "history": "user", "admin": "admin"}

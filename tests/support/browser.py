@@ -12,7 +12,7 @@ from typing import Any
 
 from devserver.template import REPO_ROOT
 from devserver.testing import StackProcess
-from tests.e2e.client import Caller, assert_status
+from tests.support.http import Caller, assert_status
 
 CHROMIUM = os.environ.get("BILLING_CHROMIUM", "/usr/bin/chromium")
 # Headless and quiet: no sandbox (root in CI), no GPU, nothing fetched in the background.

@@ -1,5 +1,5 @@
 """A caller's view of the billing API over HTTP, written from the contract (../shared/API.md,
-docs/api.md), for the end-to-end tests in this directory.
+docs/api.md), for the end-to-end tests (tests/e2e/).
 
 Every test gets its own `Caller` with its own internal service subject and admin subject, so the
 per-service (200/min) and per-admin (30/min) rate limits never couple two tests, and its own

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from samcli.yamlhelper import yaml_parse
 
-from tests.conftest import ROOT, handler_module
+from tests.support.env import ROOT
+from tests.support.handlers import handler_module
 
 
 def _template():

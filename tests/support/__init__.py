@@ -1,0 +1,1 @@
+"""Helpers shared by the test tiers (no tests, no fixtures: the conftest.py files hold those)."""
