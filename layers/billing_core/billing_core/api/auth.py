@@ -75,6 +75,11 @@ def bearer_token(headers: Mapping[str, str] | None) -> str:
 
 
 def _decode(token: str, kind: _Kind, secret: str) -> dict[str, Any]:
+    # Signature first, then the claims' types, and only then their values: PyJWT reads exp/iat/nbf
+    # with int(), so a boolean or a numeric string would otherwise be judged as a time.
+    unchecked = jwt.decode(token, secret, algorithms=ALGORITHMS, options={
+        "verify_exp": False, "verify_nbf": False, "verify_iat": False, "verify_aud": False, "verify_iss": False})
+    _typed(unchecked)
     claims: dict[str, Any] = jwt.decode(
         token, secret, algorithms=ALGORITHMS, audience=kind.audience, issuer=kind.issuer, leeway=LEEWAY_SECONDS,
         options={"require": list(kind.required), "verify_aud": kind.audience is not None})

@@ -34,6 +34,7 @@ from billing_core.kernel.errors import (
     BillingError,
     Forbidden,
     InvalidInput,
+    NotFound,
     PayloadTooLarge,
     UnsupportedMediaType,
 )
@@ -171,6 +172,9 @@ def raw_body(event: dict[str, Any]) -> bytes:
 
 
 def _precheck(event: dict[str, Any], *, parse: bool = True) -> None:
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in event.get("path") or ""):
+        # No route has a control character; a router matching with `$` would drop a trailing "\n".
+        raise NotFound("no such route", code="ROUTE_NOT_FOUND")
     body = event.get("body")
     if body is None or body == "":
         return
