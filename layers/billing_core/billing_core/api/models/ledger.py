@@ -71,10 +71,13 @@ class ModeRequest(RequestModel):
 class AdjustRequest(RequestModel):
     """Exactly one of balanceMicro (set) and deltaMicro (move by); both signed."""
 
-    model_config = ConfigDict(json_schema_extra={"oneOf": [
-        {"required": ["balanceMicro"], "properties": {"balanceMicro": {"not": {"type": "null"}}}},
-        {"required": ["deltaMicro"], "properties": {"deltaMicro": {"not": {"type": "null"}}}},
-    ]})
+    # Exactly one: neither "both absent or null" nor "both given". Said with `not` rather than a
+    # top-level oneOf, which client generators read as a union of partial bodies.
+    model_config = ConfigDict(json_schema_extra={"not": {"anyOf": [
+        {"properties": {"balanceMicro": {"type": "null"}, "deltaMicro": {"type": "null"}}},
+        {"required": ["balanceMicro", "deltaMicro"],
+         "properties": {"balanceMicro": {"not": {"type": "null"}}, "deltaMicro": {"not": {"type": "null"}}}},
+    ]}})
 
     balanceMicro: SignedMicro | None = None
     deltaMicro: NonZeroSignedMicro | None = None
