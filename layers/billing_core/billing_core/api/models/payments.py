@@ -76,7 +76,8 @@ class WebhookResponse(ResponseModel):
 # -- provider payloads (documentation: the webhook routes verify the signature on the raw bytes,
 # then payments.parsing reads them; these describe what that reading accepts) ------------------
 
-ProviderText = Annotated[str | int, Field(description="A non-empty string (or integer), at most 256 characters")]
+ProviderText = Annotated[Annotated[str, Field(min_length=1, max_length=256)] | int,
+                         Field(description="A non-empty string (or an integer), at most 256 characters")]
 
 
 class NowPaymentsIpn(BaseModel):
