@@ -2,14 +2,15 @@
 
 In order: --token, $BILLING_ADMIN_TOKEN, or, when $BILLING_ADMIN_JWT_SECRET is set, a short-lived
 token minted here (HS256; aud arrakis-billing-admin or $BILLING_ADMIN_JWT_AUDIENCE; sub = --actor
-or $USER; iat/exp), re-minted shortly before it expires so a long run or `history --follow` keeps
+or the login name; iat/exp), re-minted shortly before it expires so a long run or `history --follow` keeps
 working. Neither the secret nor a token is ever printed or logged (only `billing-admin token`
 prints a token, because that is what it is asked for); the classes here hide them from repr().
 """
 
 from __future__ import annotations
 
-import getpass
+import os
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -87,14 +88,30 @@ class MintedToken:
         return f"MintedToken(sub={self.subject!r}, aud={self.audience!r}, secret=<hidden>)"
 
 
-def default_actor(environ: Mapping[str, str]) -> str:
-    """$USER, else the login name, else a fixed name."""
-    if environ.get("USER"):
-        return environ["USER"]
+# The actor is recorded in the ledger: an identifier (the API's own rule for a token subject),
+# never a value read from a shell variable a user may have filled with anything (a README once
+# set $USER to a bearer token).
+ACTOR_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}")
+
+
+def valid_actor(actor: str) -> str:
+    if not ACTOR_PATTERN.fullmatch(actor):
+        # The value is not echoed: it may be a token pasted in the wrong place.
+        raise UsageError("--actor must be an identifier: letters, digits and '_.:@-', starting with a letter or "
+                         "a digit, at most 128 characters")
+    return actor
+
+
+def default_actor(environ: Mapping[str, str] | None = None) -> str:
+    """The login name from the password database (not $USER or $LOGNAME, which anything can set), when
+    it is an identifier; else a fixed name."""
     try:
-        return getpass.getuser() or FALLBACK_ACTOR
-    except (OSError, KeyError, ImportError):
+        import pwd
+
+        name = pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError, OSError, AttributeError):
         return FALLBACK_ACTOR
+    return name if ACTOR_PATTERN.fullmatch(name or "") else FALLBACK_ACTOR
 
 
 def minted_source(environ: Mapping[str, str], actor: str | None = None, *,
@@ -103,7 +120,7 @@ def minted_source(environ: Mapping[str, str], actor: str | None = None, *,
     secret = environ.get("BILLING_ADMIN_JWT_SECRET")
     if not secret:
         return None
-    return MintedToken(secret, actor or default_actor(environ),
+    return MintedToken(secret, valid_actor(actor) if actor is not None else default_actor(environ),
                        audience=environ.get("BILLING_ADMIN_JWT_AUDIENCE") or DEFAULT_AUDIENCE, lifetime=lifetime)
 
 

@@ -66,7 +66,7 @@ def common_options(*, suppress: bool) -> argparse.ArgumentParser:
                        help="admin token (default: $BILLING_ADMIN_TOKEN; prefer the variable, "
                             "a command line is visible to other local users)")
     group.add_argument("--actor", default=default(None), metavar="NAME",
-                       help="subject of minted tokens, recorded as the actor (default: $USER)")
+                       help="subject of minted tokens, recorded as the actor: an identifier (default: the login name)")
     group.add_argument("--json", action="store_true", default=default(False),
                        help="print the API's JSON instead of tables")
     group.add_argument("--timeout", type=_positive_float, default=default(DEFAULT_TIMEOUT), metavar="SECONDS",

@@ -11,7 +11,7 @@ from billing_admin import arguments, auth, render
 from billing_admin.accounts import show_record
 from billing_admin.client import segment
 from billing_admin.context import Context
-from billing_admin.errors import EXIT_OK, EXIT_VIOLATIONS, UsageError
+from billing_admin.errors import EXIT_API_ERROR, EXIT_OK, EXIT_VIOLATIONS, UsageError
 
 DLQ = "/admin/billing/dlq"
 RECONCILIATION = "/admin/billing/reconciliation"
@@ -43,8 +43,14 @@ def cmd_dlq_list(ctx: Context) -> int:
 
 
 def cmd_dlq_replay(ctx: Context) -> int:
+    """Exit 0 only when the item is now succeeded: a replay that failed again is answered 200 by the
+    API (the attempt was recorded) but is not a success for the operator or a script."""
     body = ctx.client.post(f"{DLQ}/{segment(ctx.args.item)}/replay", {})
-    return show_record(ctx, f"replayed {ctx.args.item}", body, ("itemId", "status", "attempts", "result"))
+    show_record(ctx, f"replayed {ctx.args.item}", body, ("itemId", "status", "attempts", "lastError", "result"))
+    if isinstance(body, dict) and body.get("status") != "succeeded":
+        ctx.out.error(f"{ctx.args.item} failed again and is {body.get('status')}: {body.get('lastError') or '-'}")
+        return EXIT_API_ERROR
+    return EXIT_OK
 
 
 def cmd_dlq_dismiss(ctx: Context) -> int:

@@ -78,6 +78,11 @@ def short_time(value: Any) -> Any:
     return parsed.isoformat(sep=" ", timespec="seconds")
 
 
+def is_id_field(name: str) -> bool:
+    """Values an operator copies into the next command: shown whole, on one line, never cut."""
+    return name.endswith("Id") or name in ("id", "reference", "actor", "dismissedBy", "updatedBy", "createdBy")
+
+
 @dataclass(frozen=True)
 class Column:
     header: str
@@ -114,11 +119,23 @@ def table(title: str | None, columns: Sequence[Column], rows: Iterable[Mapping[s
     for index, column in enumerate(columns):
         money = column.money or is_money_field(column.key)
         min_width = column.min_width
+        if is_id_field(column.key):
+            widest = max((len(c[index].plain) for c in cells), default=0)
+            min_width = max(min_width or 0, widest, len(column.header)) or None
+            grid.add_column(column.header, justify="left", overflow="ignore", no_wrap=True, min_width=min_width)
+            continue
         if money:  # a micro-unit number is never split; its "($...)" may go to the next line
             widest = max((len(c[index].plain.partition(" ")[0]) for c in cells), default=0)
             min_width = max(min_width or 0, widest, len(column.header.partition(" ")[0])) or None
+        no_wrap = column.no_wrap or column.time
+        if no_wrap:  # one line each: as wide as the widest value
+            widest = max((len(c[index].plain) for c in cells), default=0)
+            min_width = max(min_width or 0, widest, len(column.header)) or None
+        else:  # wrapped at spaces, never inside a word
+            longest_word = max((len(word) for c in cells for word in c[index].plain.split()), default=0)
+            min_width = max(min_width or 0, min(longest_word, 40), len(column.header)) or None
         grid.add_column(column.header, justify="right" if money else "left", overflow="fold",
-                        no_wrap=column.no_wrap or column.time, min_width=min_width)
+                        no_wrap=no_wrap, min_width=min_width)
     for row_cells in cells:
         grid.add_row(*row_cells)
     return grid
@@ -130,8 +147,9 @@ def record(title: str | None, data: Mapping[str, Any], fields: Sequence[str] | N
     names += [name for name in data if name not in names]
     grid = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left", show_header=False,
                  min_width=_min_width(title))
-    grid.add_column("field", style="bold")
-    grid.add_column("value", overflow="fold")
+    grid.add_column("field", style="bold", no_wrap=True)
+    widest_id = max((len(cell(data[name]).plain) for name in names if name in data and is_id_field(name)), default=0)
+    grid.add_column("value", overflow="fold", min_width=widest_id or None)
     for name in names:
         if name in data:
             grid.add_row(Text(name), cell(data[name], name))
@@ -155,6 +173,14 @@ def listing(title: str, rows: Sequence[Any]) -> Table:
     return table(title, [Column("value", "value")], [{"value": row} for row in shown], caption=caption)
 
 
+def _needed_width(renderable: Any) -> int:
+    """What a table needs so that no column goes below its minimum (ids whole, words unbroken)."""
+    if not isinstance(renderable, Table):
+        return 0
+    padding = 2 + (1 if renderable.show_edge and renderable.box else 0)
+    return sum((column.min_width or 1) + padding for column in renderable.columns) + 2
+
+
 class Output:
     """Where a command writes. `json_mode` is --json."""
 
@@ -173,7 +199,18 @@ class Output:
 
     def show(self, *renderables: Any) -> None:
         for renderable in renderables:
-            self.console.print(renderable)
+            # A table whose ids do not fit the terminal is printed at the width it needs (the terminal
+            # wraps the line) rather than squeezed: an id is copied whole or it is useless.
+            width = self.console.width
+            needed = _needed_width(renderable)
+            if needed <= width:
+                self.console.print(renderable)
+                continue
+            self.console.width = needed  # print(width=) can only narrow
+            try:
+                self.console.print(renderable, crop=False)
+            finally:
+                self.console.width = width
 
     def line(self, text: str, style: str | None = None) -> None:
         self.console.print(Text(safe(text), style=style or ""), soft_wrap=True)  # one line per record, like tail

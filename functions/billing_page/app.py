@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
-from billing_core.api import edge
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from billing_core.api import contract, edge
 from billing_core.kernel.errors import NotFound
 
 STATIC = Path(__file__).parent / "static"
@@ -43,14 +45,22 @@ PAGE, ASSETS = _load()
 
 router = edge.router()
 
+_TEXT: dict[str, Any] = {"type": "string"}
+PAGE_RESPONSES: dict[int, OpenAPIResponse] = {200: {
+    "description": "The billing page (HTML); the token goes in the fragment: /billing#token=<jwt>",
+    "content": {"text/html": {"schema": _TEXT}}}}
+ASSET_RESPONSES: dict[int, OpenAPIResponse] = {200: {"description": "The page's stylesheet or script",
+                         "content": {"text/css": {"schema": _TEXT}, "text/javascript": {"schema": _TEXT}}},
+                   404: contract.error_response(404, ("ASSET_NOT_FOUND",))}
 
-@router.get("/billing", include_in_schema=False)
+
+@router.get("/billing", summary="The customer's billing page", tags=["public"], responses=PAGE_RESPONSES)
 def page() -> Response[str]:
     return Response(200, content_type="text/html; charset=utf-8", body=PAGE,
                     headers={**_SECURITY, "Cache-Control": "no-cache"})
 
 
-@router.get("/billing/assets/<name>", include_in_schema=False)
+@router.get("/billing/assets/<name>", summary="A billing page asset", tags=["public"], responses=ASSET_RESPONSES)
 def asset(name: str) -> Response[str]:
     if name not in ASSETS:
         raise NotFound("no such asset", code="ASSET_NOT_FOUND")

@@ -2,7 +2,7 @@
 campaign's budget (one transaction: the lot, the budget, the per-account cap)."""
 
 from aws_lambda_powertools.event_handler import Response
-from billing_core.api import edge
+from billing_core.api import contract, edge
 from billing_core.api.models.campaigns import (
     CampaignListResponse,
     CampaignResponse,
@@ -11,6 +11,7 @@ from billing_core.api.models.campaigns import (
     GrantResponse,
 )
 from billing_core.campaigns import budget, grants
+from billing_core.kernel.errors import Conflict, InvalidInput, NotFound
 
 router = edge.router()
 
@@ -25,6 +26,8 @@ CAMPAIGN = "/admin/billing/campaigns/<campaignId>"
     "lots go to and when they expire. The same campaignId with the same definition is an "
     "idempotent replay; with another definition, 409 CAMPAIGN_EXISTS.",
     tags=["campaigns"],
+    responses=edge.responses(CampaignResponse, 201, {InvalidInput: ("EXPIRY_IN_PAST",),
+                                                     Conflict: ("CAMPAIGN_EXISTS",)}),
 )
 def create(request: CreateCampaignRequest, ctx: edge.Ctx) -> Response[CampaignResponse]:
     campaign = budget.create(
@@ -40,25 +43,31 @@ def create(request: CreateCampaignRequest, ctx: edge.Ctx) -> Response[CampaignRe
     return edge.reply(CampaignResponse, campaign, 201)
 
 
-@router.get(CAMPAIGNS, summary="List campaigns", tags=["campaigns"])
+@router.get(CAMPAIGNS, summary="List campaigns", tags=["campaigns"], responses=edge.responses(CampaignListResponse))
 def list_all() -> Response[CampaignListResponse]:
     return edge.reply(CampaignListResponse, {"campaigns": budget.list_campaigns()})
 
 
-@router.get(CAMPAIGN, summary="Read a campaign", tags=["campaigns"])
-def get(campaignId: str) -> Response[CampaignResponse]:
-    return edge.reply(CampaignResponse, budget.get(edge.path_id(campaignId, "campaignId")))
+NOT_FOUND: contract.Refusals = {NotFound: ("CAMPAIGN_NOT_FOUND",)}
+STATUS_CHANGE: contract.Refusals = {**NOT_FOUND, Conflict: ("CAMPAIGN_STATUS_CONFLICT",)}
+
+
+@router.get(CAMPAIGN, summary="Read a campaign", tags=["campaigns"],
+            responses=edge.responses(CampaignResponse, 200, NOT_FOUND))
+def get(campaignId: edge.PathId) -> Response[CampaignResponse]:
+    return edge.reply(CampaignResponse, budget.get(campaignId))
 
 
 @router.post(f"{CAMPAIGN}/pause", summary="Pause a campaign (it grants nothing until resumed)",
-             tags=["campaigns"])
-def pause(campaignId: str, ctx: edge.Ctx) -> Response[CampaignResponse]:
-    return edge.reply(CampaignResponse, budget.pause(ctx, edge.path_id(campaignId, "campaignId")))
+             tags=["campaigns"], responses=edge.responses(CampaignResponse, 200, STATUS_CHANGE))
+def pause(campaignId: edge.PathId, ctx: edge.Ctx) -> Response[CampaignResponse]:
+    return edge.reply(CampaignResponse, budget.pause(ctx, campaignId))
 
 
-@router.post(f"{CAMPAIGN}/resume", summary="Resume a paused campaign", tags=["campaigns"])
-def resume(campaignId: str, ctx: edge.Ctx) -> Response[CampaignResponse]:
-    return edge.reply(CampaignResponse, budget.resume(ctx, edge.path_id(campaignId, "campaignId")))
+@router.post(f"{CAMPAIGN}/resume", summary="Resume a paused campaign", tags=["campaigns"],
+             responses=edge.responses(CampaignResponse, 200, STATUS_CHANGE))
+def resume(campaignId: edge.PathId, ctx: edge.Ctx) -> Response[CampaignResponse]:
+    return edge.reply(CampaignResponse, budget.resume(ctx, campaignId))
 
 
 @router.post(
@@ -67,11 +76,15 @@ def resume(campaignId: str, ctx: edge.Ctx) -> Response[CampaignResponse]:
     description="Mints a lot in the campaign's pool in one transaction with the budget and the "
     "per-account cap. Idempotent on idempotencyKey (scoped to the campaign).",
     tags=["campaigns"],
+    responses=edge.responses(GrantResponse, 201, {
+        **NOT_FOUND, InvalidInput: ("SYSTEM_ACCOUNT",),
+        Conflict: ("CAMPAIGN_EXPIRED", "CAMPAIGN_NOT_ACTIVE", "CAMPAIGN_BUDGET_EXHAUSTED", "ACCOUNT_CAP_EXCEEDED",
+                   "IDEMPOTENCY_KEY_REUSED")}),
 )
-def grant(campaignId: str, request: GrantRequest, ctx: edge.Ctx) -> Response[GrantResponse]:
+def grant(campaignId: edge.PathId, request: GrantRequest, ctx: edge.Ctx) -> Response[GrantResponse]:
     result = grants.grant(
         ctx,
-        edge.path_id(campaignId, "campaignId"),
+        campaignId,
         account_id=request.accountId,
         amount=request.amountMicro,
         idempotency_key=request.idempotencyKey,

@@ -3,6 +3,7 @@
 from aws_lambda_powertools.event_handler import Response
 from billing_core.api import edge
 from billing_core.api.models.ledger import FinalizeRequest, FinalizeResponse
+from billing_core.kernel.errors import Conflict, Forbidden, NotFound
 from billing_core.ledger import reservations
 
 router = edge.router()
@@ -14,6 +15,9 @@ router = edge.router()
     description="Idempotent on reservationId: the same actualCostMicro returns the original response; "
     "another amount, a released or an expired reservation is 409.",
     tags=["internal"],
+    responses=edge.responses(FinalizeResponse, 200, {
+        NotFound: ("RESERVATION_NOT_FOUND",), Forbidden: ("NOT_RESERVATION_OWNER",),
+        Conflict: ("ALREADY_FINALIZED", "RESERVATION_RELEASED", "RESERVATION_EXPIRED", "INVALID_STATE")}),
 )
 def finalize(request: FinalizeRequest, ctx: edge.Ctx) -> Response[FinalizeResponse]:
     result = reservations.finalize(ctx, reservation_id=request.reservationId, actual=request.actualCostMicro)

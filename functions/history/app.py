@@ -6,20 +6,22 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from billing_core.api import edge, pagination
 from billing_core.api.models.ledger import HistoryResponse
-from billing_core.kernel import ids
+from billing_core.kernel.errors import BadRequest, Forbidden
 from billing_core.ledger import history as ledger_history
 from billing_core.ledger.model import EntryType
 
 router = edge.router()
 
 
-@router.get("/api/billing/history", summary="Ledger history of the caller's account", tags=["user"])
+@router.get("/api/billing/history", summary="Ledger history of the caller's account", tags=["user"],
+            responses=edge.responses(HistoryResponse, 200, {Forbidden: ("ACCOUNT_SCOPE",),
+                                                            BadRequest: ("INVALID_CURSOR",)}))
 def history(
-    poolId: Annotated[str | None, Query(pattern=ids.POOL_PATTERN, max_length=ids.POOL_MAX)] = None,
+    poolId: edge.QueryPool = None,
     entryType: Annotated[EntryType | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(max_length=pagination.MAX_LENGTH)] = None,
-    accountId: Annotated[str | None, Query(max_length=ids.ID_MAX)] = None,
+    accountId: edge.QueryId = None,
 ) -> Response[HistoryResponse]:
     filters = [poolId, entryType]
     page = ledger_history.page(edge.own_account(accountId), pool_id=poolId, entry_type=entryType, limit=limit,

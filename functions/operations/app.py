@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from billing_core.api import edge, pagination
 from billing_core.api.models.reconciler import ReconciliationResponse
 from billing_core.api.models.work import DismissRequest, WorkItemResponse, WorkListResponse
-from billing_core.kernel.errors import NotFound
+from billing_core.kernel.errors import BadRequest, Conflict, NotFound
 from billing_core.reconciler import run as reconciler
 from billing_core.work import items as work
 from billing_core.work.model import Status
@@ -22,6 +22,7 @@ router = edge.router()
     description="Items whose first attempt failed, by status (manual_review by default), most recently "
     "changed first.",
     tags=["admin"],
+    responses=edge.responses(WorkListResponse, 200, {BadRequest: ("INVALID_CURSOR",)}),
 )
 def list_dlq(
     status: Annotated[Status, Query()] = "manual_review",
@@ -38,9 +39,10 @@ def list_dlq(
     description="Runs the item's operation again. Idempotent: a succeeded item answers its stored result "
     "(replayed: false), and the operation itself applies at most once.",
     tags=["admin"],
+    responses=edge.responses(WorkItemResponse, 200, {NotFound: ("WORK_ITEM_NOT_FOUND",)}),
 )
-def replay(itemId: str, ctx: edge.Ctx) -> Response[WorkItemResponse]:
-    return edge.reply(WorkItemResponse, work.replay(ctx, edge.path_id(itemId, "itemId")))
+def replay(itemId: edge.PathId, ctx: edge.Ctx) -> Response[WorkItemResponse]:
+    return edge.reply(WorkItemResponse, work.replay(ctx, itemId))
 
 
 @router.post(
@@ -49,12 +51,15 @@ def replay(itemId: str, ctx: edge.Ctx) -> Response[WorkItemResponse]:
     description="Closes a pending or parked item that will not be replayed (resolved by hand); the reason and "
     "the operator are kept on the item. Dismissing twice answers the dismissed item; a succeeded item is 409.",
     tags=["admin"],
+    responses=edge.responses(WorkItemResponse, 200, {NotFound: ("WORK_ITEM_NOT_FOUND",),
+                                                     Conflict: ("WORK_ITEM_SETTLED",)}),
 )
-def dismiss(itemId: str, request: DismissRequest, ctx: edge.Ctx) -> Response[WorkItemResponse]:
-    return edge.reply(WorkItemResponse, work.dismiss(ctx, edge.path_id(itemId, "itemId"), reason=request.reason))
+def dismiss(itemId: edge.PathId, request: DismissRequest, ctx: edge.Ctx) -> Response[WorkItemResponse]:
+    return edge.reply(WorkItemResponse, work.dismiss(ctx, itemId, reason=request.reason))
 
 
-@router.get("/admin/billing/reconciliation", summary="The last reconciliation result", tags=["admin"])
+@router.get("/admin/billing/reconciliation", summary="The last reconciliation result", tags=["admin"],
+            responses=edge.responses(ReconciliationResponse, 200, {NotFound: ("NO_RECONCILIATION_YET",)}))
 def last_reconciliation() -> Response[ReconciliationResponse]:
     result = reconciler.last_result()
     if result is None:
@@ -68,6 +73,7 @@ def last_reconciliation() -> Response[ReconciliationResponse]:
     description="Runs within this request's time budget (complete: false when cut short; the nightly "
     "schedule reads everything).",
     tags=["admin"],
+    responses=edge.responses(ReconciliationResponse),
 )
 def reconcile_now(ctx: edge.Ctx) -> Response[ReconciliationResponse]:
     return edge.reply(ReconciliationResponse, reconciler.run(actor=ctx.actor, time_budget_seconds=20.0))

@@ -2,19 +2,18 @@
 usage, percent used and overage owed so far. The org is the user token's subject; a new org is
 seeded on a 30-day trial of the default plan."""
 
-from typing import Annotated
-
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Query
 from billing_core.api import edge
 from billing_core.api.models.quotas import SummaryResponse
+from billing_core.kernel.errors import Forbidden
 from billing_core.quotas import usage as quotas
 
 router = edge.router()
 
 
-@router.get("/api/v1/billing/org/summary", summary="Billing summary of the caller's org", tags=["user"])
-def summary(orgId: Annotated[str | None, Query(max_length=128)] = None) -> Response[SummaryResponse]:
+@router.get("/api/v1/billing/org/summary", summary="Billing summary of the caller's org", tags=["user"],
+            responses=edge.responses(SummaryResponse, 200, {Forbidden: ("ACCOUNT_SCOPE",)}))
+def summary(orgId: edge.QueryId = None) -> Response[SummaryResponse]:
     org_id = edge.path_id(edge.own_account(orgId), "orgId")
     return edge.reply(SummaryResponse, quotas.summary(org_id))
 

@@ -9,7 +9,7 @@ from billing_core.quotas import plans
 router = edge.router()
 
 
-@router.get("/api/v1/billing/plans", summary="Active plans", tags=["public"])
+@router.get("/api/v1/billing/plans", summary="Active plans", tags=["public"], responses=edge.responses(PlansResponse))
 def list_plans() -> Response[PlansResponse]:
     return edge.reply(PlansResponse, plans.listing())
 

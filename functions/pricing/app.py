@@ -8,7 +8,8 @@ from billing_core.ledger import config
 router = edge.router()
 
 
-@router.get("/api/billing/pricing", summary="Public pricing", tags=["public"])
+@router.get("/api/billing/pricing", summary="Public pricing", tags=["public"],
+            responses=edge.responses(PricingResponse))
 def pricing() -> Response[PricingResponse]:
     return edge.reply(PricingResponse, config.pricing())
 

@@ -3,6 +3,7 @@
 from aws_lambda_powertools.event_handler import Response
 from billing_core.api import edge
 from billing_core.api.models.ledger import ReserveRequest, ReserveResponse
+from billing_core.kernel.errors import Conflict, InsufficientCredit, InvalidInput
 from billing_core.ledger import reservations
 
 router = edge.router()
@@ -14,6 +15,9 @@ router = edge.router()
     description="Moves the estimate from available to reserved. Idempotent on reservationId. "
     "402 in live mode when the balance is insufficient.",
     tags=["internal"],
+    responses=edge.responses(ReserveResponse, 201, {
+        InsufficientCredit: (), Conflict: ("IDEMPOTENCY_KEY_REUSED",),
+        InvalidInput: ("SYSTEM_ACCOUNT", "INVALID_TTL", "TOO_MANY_LOTS")}),
 )
 def reserve(request: ReserveRequest, ctx: edge.Ctx) -> Response[ReserveResponse]:
     result = reservations.reserve(ctx, account_id=request.accountId, pool_id=request.poolId,

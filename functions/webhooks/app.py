@@ -7,14 +7,28 @@ provider redelivers.
 """
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from billing_core.api import edge
-from billing_core.api.models.payments import WebhookResponse
+from billing_core.api.models.payments import NowPaymentsIpn, StripeEvent, WebhookResponse, raw_json_body
 from billing_core.kernel import observability, settings
+from billing_core.kernel.errors import InvalidInput, Unauthorized
 from billing_core.payments import events, parsing, signatures
 from billing_core.payments.model import Outcome, PaymentEvent
 from billing_core.work import items as work
 
 router = edge.router()
+
+SIGNATURE = ("INVALID_SIGNATURE", "SIGNATURE_EXPIRED", "WEBHOOK_NOT_CONFIGURED")
+
+
+def _responses() -> dict[int, OpenAPIResponse]:
+    """200 applied (or ignored, or a replay); 202 recorded as work to retry (e.g. an order not
+    seen yet); 401 for a signature that does not verify; 422 for a signed body that is not an event."""
+    out = edge.responses(WebhookResponse, 200, {Unauthorized: SIGNATURE, InvalidInput: ("INVALID_EVENT",)},
+                         description="Applied, ignored or already applied")
+    out[202] = {"description": "Queued: recorded as work, retried with backoff",
+                "content": {"application/json": {"model": WebhookResponse}}}
+    return out
 
 
 def _headers() -> dict[str, str]:
@@ -39,6 +53,9 @@ def _apply(event: PaymentEvent) -> Response[WebhookResponse]:
     description="Header x-nowpayments-sig: hex HMAC-SHA512 of the body with keys sorted. order_id is the "
     "top-up's orderId; USD price_amount is credited once, on `finished`.",
     tags=["webhooks"],
+    responses=_responses(),
+    security=[{"nowpaymentsSignature": []}],
+    openapi_extensions=raw_json_body(NowPaymentsIpn, "x-nowpayments-sig"),
 )
 def nowpayments() -> Response[WebhookResponse]:
     raw = edge.raw_body(router.current_event.raw_event)
@@ -54,6 +71,9 @@ def nowpayments() -> Response[WebhookResponse]:
     "checkout.session.completed with client_reference_id = orderId credits amount_total cents once; "
     "charge.refunded debits the refunded amount.",
     tags=["webhooks"],
+    responses=_responses(),
+    security=[{"stripeSignature": []}],
+    openapi_extensions=raw_json_body(StripeEvent, "Stripe-Signature"),
 )
 def stripe() -> Response[WebhookResponse]:
     raw = edge.raw_body(router.current_event.raw_event)

@@ -3,6 +3,8 @@ token is ever printed (except by `billing-admin token`, whose job it is)."""
 
 from __future__ import annotations
 
+import os
+
 import jwt
 import pytest
 
@@ -42,11 +44,26 @@ def test_minted_tokens_are_reused_then_renewed_before_they_expire() -> None:
                       options={"verify_exp": False, "verify_iat": False})["iat"] == int(now[0])
 
 
-def test_subject_is_the_actor_else_user() -> None:
-    environ = {"BILLING_ADMIN_JWT_SECRET": SECRET, "USER": "bob"}
-    assert auth.resolve(environ).subject == "bob"  # type: ignore[union-attr]
+def test_subject_is_the_actor_else_the_login_name_never_an_environment_variable() -> None:
+    """$USER (or $LOGNAME) can hold anything, e.g. a bearer token a README stored in it: the actor
+    recorded in the ledger is --actor or the login name from the password database."""
+    import pwd
+
+    token = jwt.encode({"sub": "acct-demo", "exp": 2_000_000_000}, "x" * 32, algorithm="HS256")
+    environ = {"BILLING_ADMIN_JWT_SECRET": SECRET, "USER": token, "LOGNAME": token}
+    login = pwd.getpwuid(os.getuid()).pw_name
+    assert auth.resolve(environ).subject == login  # type: ignore[union-attr]
+    assert token not in auth.resolve(environ).subject  # type: ignore[union-attr]
     assert auth.resolve(environ, actor="carol").subject == "carol"  # type: ignore[union-attr]
     assert auth.resolve({"BILLING_ADMIN_JWT_SECRET": SECRET}).subject  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("actor", ["eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.sig/x", "a b", "-x", "x" * 129, "ACCT#x",
+                                   "bob\n", ""])
+def test_an_actor_that_is_not_an_identifier_is_a_usage_error(cli, fake: FakeApi, actor: str) -> None:
+    ran = cli("balance", "acct-1", "--actor", actor)
+    assert ran.code == 2 and fake.requests == [], ran.err
+    assert "eyJzdWIi" not in ran.err  # a token given as --actor is not echoed whole
 
 
 def test_audience_can_be_configured() -> None:
@@ -119,7 +136,7 @@ def test_token_command_prints_a_usable_token(cli, fake: FakeApi) -> None:
     ran = cli("token", "--ttl", "3600", "--json")
     body = ran.json()
     assert decode(body["token"])["exp"] - decode(body["token"])["iat"] == 3600
-    assert body["sub"] == "tester" and body["aud"] == AUDIENCE and body["expiresAt"].endswith("Z")
+    assert body["sub"] == auth.default_actor() and body["aud"] == AUDIENCE and body["expiresAt"].endswith("Z")
     assert fake.requests == []  # minted locally, nothing sent
 
 

@@ -335,6 +335,32 @@ def test_dlq_list_and_replay(cli, fake: FakeApi) -> None:
     assert ran.code == 0 and "succeeded" in ran.out
 
 
+@pytest.mark.parametrize("status", ["manual_review", "pending"])
+def test_dlq_replay_that_failed_again_exits_1(cli, fake: FakeApi, status: str) -> None:
+    fake.route("POST", r"/admin/billing/dlq/item-2/replay",
+               {"itemId": "item-2", "status": status, "attempts": 7, "lastError": "UnknownOrder: still unknown",
+                "replayed": True, "result": None})
+    ran = cli("dlq", "replay", "item-2")
+    assert ran.code == 1, ran.out + ran.err
+    assert "failed again" in ran.err and "still unknown" in ran.err
+    assert cli("--json", "dlq", "replay", "item-2").code == 1
+
+
+def test_ids_in_tables_are_never_wrapped_or_cut(cli, fake: FakeApi, monkeypatch) -> None:
+    long_id = "work_" + "0123456789abcdef" * 3
+    items = [{"itemId": long_id, "operation": "payment_event", "status": "manual_review", "attempts": 6,
+              "lastError": "UnknownOrder: no top-up with orderId ord_0123456789abcdef and more words here",
+              "nextRetryAt": None, "reference": "nowpayments:5077125051:finished",
+              "createdAt": "2026-05-01T00:00:00Z", "updatedAt": "2026-05-01T00:10:00Z"}]
+    fake.route("GET", r"/admin/billing/dlq", paged(items, key="items"))
+    for columns in ("60", "120", "200"):
+        monkeypatch.setenv("COLUMNS", columns)
+        ran = cli("dlq", "list")
+        assert ran.code == 0
+        assert long_id in ran.out and "nowpayments:5077125051:finished" in ran.out, ran.out
+        assert "2026-05-01 00:00:00Z" in ran.out and "manual_review" in ran.out, ran.out
+
+
 RUN = {"runId": "run-1", "startedAt": "2026-05-01T00:00:00Z", "finishedAt": "2026-05-01T00:00:03Z",
        "lotsChecked": 12, "accountsChecked": 4, "driftRatio": "0"}
 

@@ -4,11 +4,24 @@ changes nothing (the account's balance and history are byte-for-byte the same af
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
 
-from tests.support.http import FINALIZE, MODE, PRICING, RELEASE, RESERVE, Caller, assert_error, assert_status, mint_path
+from tests.support.http import (
+    BALANCE,
+    FINALIZE,
+    HISTORY,
+    MODE,
+    PRICING,
+    RELEASE,
+    RESERVE,
+    Caller,
+    assert_error,
+    assert_status,
+    mint_path,
+)
 
 # Amounts the contract refuses: floats, exponents, signs, booleans, above the ceiling, non-digits.
 BAD_AMOUNTS: dict[str, str] = {  # id -> the JSON text of the value
@@ -33,6 +46,8 @@ BAD_AMOUNTS: dict[str, str] = {  # id -> the JSON text of the value
     "over-ceiling": "1000000000001",
     "over-ceiling-string": '"1000000000001"',
     "huge": "1" + "0" * 40,
+    "trailing-newline-string": '"5\\n"',
+    "leading-newline-string": '"\\n5"',
 }
 
 
@@ -168,3 +183,36 @@ def test_bad_mode_is_refused_and_mode_unchanged(api: Caller) -> None:
         response = api.request("PUT", MODE, json_body=body, token=api.admin_token())
         assert_error(response, 422, ("VALIDATION_ERROR", "INVALID_MODE"))
     assert assert_status(api.request("GET", PRICING), 200)["billingMode"] == "live"
+
+
+def _admin_view(api: Caller, account: str) -> tuple[Any, Any]:
+    admin = api.admin_token()
+    balance = api.request("GET", f"/admin/billing/accounts/{account}/balance", token=admin)
+    history = api.request("GET", f"/admin/billing/accounts/{account}/history", token=admin, params={"limit": 100})
+    return assert_status(balance, 200), assert_status(history, 200)["entries"]
+
+
+@pytest.mark.parametrize("path", [BALANCE, HISTORY, "/api/v1/billing/org/summary"])
+def test_a_user_token_never_names_a_system_account(api: Caller, path: str) -> None:
+    """A system account's partitions hold every customer's revenue shares: no user reads them."""
+    before = _admin_view(api, "sys-foundation")
+    for subject in ("sys-foundation", "sys-commons", "sys-community-pool", "sys-new"):
+        assert_error(api.request("GET", path, token=api.user_token(subject)), 403, "SYSTEM_ACCOUNT")
+    assert _admin_view(api, "sys-foundation") == before
+
+
+@pytest.mark.parametrize("claims", [
+    {"iat": "numeric-string"}, {"exp": "numeric-string"}, {"nbf": "numeric-string"}, {"exp": True},
+    {"sub": "s" * 10_000}, {"sub": "ACCT#acct-x"},
+], ids=["iat-string", "exp-string", "nbf-string", "exp-bool", "sub-10000-chars", "sub-key-prefix"])
+def test_token_claims_of_the_wrong_type_or_shape_are_401(api: Caller, funded: str, claims: dict[str, Any]) -> None:
+    now = int(time.time())
+    values = {k: (str(now + 60) if v == "numeric-string" else v) for k, v in claims.items()}
+    before = snapshot(api, funded)
+    body = {"accountId": funded, "estimatedCostMicro": "1000"}
+    token = api.signed("BILLING_INTERNAL_JWT_SECRET", api.internal_claims(**values))
+    assert_error(api.request("POST", RESERVE, json_body=body, token=token), 401, "INVALID_TOKEN")
+    token = api.signed("BILLING_ADMIN_JWT_SECRET", api.admin_claims(**values))
+    assert_error(api.request("POST", mint_path(funded), json_body={
+        "amountMicro": "1", "sourceType": "deposit", "description": "x"}, token=token), 401, "INVALID_TOKEN")
+    assert snapshot(api, funded) == before

@@ -102,7 +102,7 @@ def money_in_script() -> str:
 
 def test_readme_money_in_walkthrough_as_printed(stack: StackProcess) -> None:
     """The second walk-through, with the first one's shell variables (as a reader would have them)."""
-    setup = "\n".join(line for line in try_it_script().splitlines() if re.match(r"^[A-Z]+=", line))
+    setup = "\n".join(line for line in try_it_script().splitlines() if re.match(r"^[A-Z_]+=", line))
     setup = setup.replace("API=http://127.0.0.1:3000", f"API={stack.url}")
     user = subprocess.run([".venv/bin/python", "-m", "devserver.tokens", "user", "acct-demo"], cwd=REPO_ROOT,
                           env=stack.environ, capture_output=True, text=True, check=True).stdout.strip()
@@ -131,3 +131,24 @@ def test_readme_money_in_walkthrough_as_printed(stack: StackProcess) -> None:
     assert summary["billingStatus"] == "trial" and summary["usage"]["tokens"] >= 1500, summary
     assert cli_balance["accountId"] == "acct-demo" and cli_balance["totalAvailableMicro"] == "12000000", cli_balance
     assert int(cli_balance["lifetimePaidMicro"]) >= 10_000_000, cli_balance  # the top-up; the adjustment adds nothing
+
+
+def test_readme_money_in_walkthrough_can_be_run_again(stack: StackProcess) -> None:
+    """A reader who runs the block twice gets a second credited top-up, not a pending "duplicate"
+    (each run signs its own payment_id)."""
+    setup = "\n".join(line for line in try_it_script().splitlines() if re.match(r"^[A-Z_]+=", line))
+    setup = setup.replace("API=http://127.0.0.1:3000", f"API={stack.url}")
+    for _ in range(2):
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", setup + "\n" + money_in_script()], cwd=REPO_ROOT,
+            env=stack.environ, capture_output=True, text=True, timeout=90, check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        first, second, topup, *_ = json_documents(result.stdout)
+        assert first["outcome"] == "credited" and second["outcome"] == "duplicate", (first, second)
+        assert topup["status"] == "finished" and topup["creditedMicro"] == "10000000", topup
+
+
+def test_the_walkthrough_never_overwrites_the_shells_user_variable() -> None:
+    for script in (try_it_script(), money_in_script()):
+        assert not re.search(r"^\s*(export\s+)?(USER|LOGNAME|HOME|PATH)=", script, re.MULTILINE), script

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +28,8 @@ SVC = "svc-h"
 PENDING = "res-hostile-1"
 
 ROUTE_AUTH = {"reserve": "internal", "finalize": "internal", "release": "internal", "mint": "admin",
-              "mode": "admin", "balance": "user", "history": "user", "pricing": None}
+              "mode": "admin", "balance": "user", "history": "user", "pricing": None, "check": "internal",
+              "usage": "internal", "summary": "user", "createtopup": "user", "gettopup": "user"}
 
 
 @dataclass
@@ -130,6 +132,8 @@ BAD_AMOUNTS: dict[str, Any] = {
     "false": False, "null": None, "object": {"amount": "5"}, "array": ["5"], "empty": "",
     "above-ceiling-int": 1_000_000_000_001, "above-ceiling-string": "1000000000001",
     "digits-5000-string": "9" * 5000, "huge-string": "x" * 50_000,
+    # A `$`-anchored regex lets a trailing newline through; amounts are matched whole.
+    "trailing-newline": "5\n", "leading-newline": "\n5", "crlf": "5\r\n", "trailing-nul": "5\u0000",
 }
 for route, name in AMOUNT_FIELDS.items():
     for label, value in BAD_AMOUNTS.items():
@@ -153,7 +157,8 @@ BAD_IDS: dict[str, Any] = {
     "hash": "#", "acct-prefix": "ACCT#x", "res-prefix": "RES#x", "embedded-hash": "a#b", "emoji": "acct-\U0001f4b8",
     "accented": "acct-\u00e9", "space": "a b", "slash": "../x", "nul": "a\u0000b", "newline": "a\nb",
     "leading-dash": "-acct", "empty": "", "too-long": "a" * 129, "huge": "a" * 60_000, "int": 5, "null": None,
-    "array": ["acct"], "object": {"id": "acct"}, "bool": True,
+    "array": ["acct"], "object": {"id": "acct"}, "bool": True, "trailing-newline": "acct-h\n",
+    "max-plus-one-unicode": "a" * 127 + "\u00e9", "dynamo-sk-limit": "a" * 1025,
 }
 for route, name in (("reserve", "accountId"), ("reserve", "reservationId"), ("finalize", "reservationId"),
                     ("release", "reservationId")):
@@ -205,8 +210,10 @@ for label, account, expected in (
     ("space", "a b", (422, "INVALID_ID")), ("encoded-hash", "x%23y", (422, "INVALID_ID")),
     ("accented", "acct-\u00e9", (422, "INVALID_ID")), ("leading-dash", "-x", (422, "INVALID_ID")),
     ("too-long", "a" * 129, (422, "INVALID_ID")), ("brackets", "a[0]", (422, "INVALID_ID")),
+    ("key-length", "a" * 2049, (422, "INVALID_ID")),
     # Characters the router cannot route at all (API Gateway hands the path over decoded).
     ("key-prefix", "ACCT#x", (404, "ROUTE_NOT_FOUND")), ("emoji", "\U0001f4b8", (404, "ROUTE_NOT_FOUND")),
+    ("trailing-newline", "acct-h\n", (404, "ROUTE_NOT_FOUND")),
 ):
     case(f"mint-path-accountId-{label}", "mint", {"path": {"accountId": account}, "body": MINT}, expected)
 
@@ -287,6 +294,33 @@ case("history-entryType-unknown", "history", {"query": {"entryType": "steal"}})
 case("history-poolId-injection", "history", {"query": {"poolId": "general#TYPE#deposit"}})
 case("balance-poolId-injection", "balance", {"query": {"poolId": "BAL#x"}})
 case("balance-poolId-upper", "balance", {"query": {"poolId": "General"}})
+case("balance-poolId-trailing-newline", "balance", {"query": {"poolId": "general\n"}})
+for label, value in {"trailing-newline": f"{ACCOUNT}\n", "hash": f"ACCT#{ACCOUNT}", "too-long": "a" * 129,
+                     "huge": "a" * 10_000}.items():
+    case(f"balance-accountId-{label}", "balance", {"query": {"accountId": value}})
+    case(f"history-accountId-{label}", "history", {"query": {"accountId": value}})
+    case(f"summary-orgId-{label}", "summary", {"query": {"orgId": value}})
+
+# Quota identifiers become ORG# keys and request ids idempotency keys: one pattern, one length.
+CHECK = {"orgId": "org-h", "tokens": 1}
+for label, value in {"hash": "org#x", "trailing-newline": "org-h\n", "too-long": "o" * 129, "huge": "o" * 10_000,
+                     "int": 5, "empty": ""}.items():
+    case(f"check-orgId-{label}", "check", {"body": {**CHECK, "orgId": value}})
+    case(f"usage-orgId-{label}", "usage", {"body": {**CHECK, "orgId": value}})
+    case(f"usage-requestId-{label}", "usage", {"body": {**CHECK, "requestId": value}})
+for label, value in {"float-whole": 1.0, "string": "1", "negative": -1, "bool": True}.items():
+    case(f"usage-tokens-{label}", "usage", {"body": {**CHECK, "tokens": value}})
+case("usage-nothing-requested", "usage", {"body": {"orgId": "org-h", "tokens": 0}})
+
+# Top-up order ids and amounts.
+for label, order in (("too-long", "o" * 129), ("brackets", "o[1]"), ("space", "o 1")):
+    case(f"gettopup-orderId-{label}", "gettopup", {"path": {"orderId": order}}, (422, "INVALID_ID"))
+case("gettopup-orderId-trailing-newline", "gettopup", {"path": {"orderId": "ord\n"}}, (404, "ROUTE_NOT_FOUND"))
+for label, value in {"trailing-newline": "1000000\n", "float-whole": 1000000.0, "zero": "0",
+                     "above-ceiling": "1000000000001"}.items():
+    case(f"createtopup-amountMicro-{label}", "createtopup", {"body": {"amountMicro": value, "provider": "stripe"}})
+case("createtopup-sub-cent", "createtopup", {"body": {"amountMicro": "1000001", "provider": "stripe"}},
+     (422, "INVALID_TOPUP_AMOUNT"))
 
 
 def _tamper(cursor: str, old: str, new: str) -> str:
@@ -326,3 +360,56 @@ def test_the_untouched_base_requests_do_change_state(world, route):
     reply = world.call(route, subject=f"control-{route}", **kwargs)
     assert 200 <= reply.status < 300, reply.body
     assert snapshot_in_process() != before
+
+
+# -- tokens -------------------------------------------------------------------------------------
+# Claims are validated by type before anything reads them, a subject is an identifier (one
+# pattern, at most 128 characters: it becomes part of keys), and a user is never a system account
+# (whose partitions hold every customer's revenue shares). Each refused with the stable code, and
+# nothing changes.
+
+def _now() -> int:
+    return int(time.time())
+
+
+TOKEN_ROUTES = {"internal": ("reserve", {"body": RESERVE}), "admin": ("mint", {"path": MINT_PATH, "body": MINT}),
+                "user": ("balance", {})}
+MAKE = {"internal": Tokens.internal, "admin": Tokens.admin, "user": Tokens.user}
+TOKEN_CASES: list[tuple[str, str, Callable[[], str], tuple[int, str]]] = []
+for kind in ("internal", "admin", "user"):
+    make = MAKE[kind]
+    for claim in ("iat", "exp", "nbf"):
+        TOKEN_CASES.append((f"{kind}-{claim}-numeric-string", kind,
+                            lambda make=make, claim=claim: make("hostile-claims", **{claim: str(_now() + 60)}),
+                            (401, "INVALID_TOKEN")))
+        TOKEN_CASES.append((f"{kind}-{claim}-bool", kind, lambda make=make, claim=claim: make("hostile-claims",
+                                                                                              **{claim: True}),
+                            (401, "INVALID_TOKEN")))
+    TOKEN_CASES.append((f"{kind}-iat-and-exp-numeric-strings", kind,
+                        lambda make=make: make("hostile-claims", iat=str(_now()), exp=str(_now() + 60)),
+                        (401, "INVALID_TOKEN")))
+    for label, subject in {"sub-10000-chars": "s" * 10_000, "sub-129-chars": "s" * 129, "sub-hash": "ACCT#acct-h",
+                           "sub-trailing-newline": "svc-h\n", "sub-slash": "a/b", "sub-list": ["acct-h"]}.items():
+        TOKEN_CASES.append((f"{kind}-{label}", kind, lambda make=make, subject=subject: make(subject),
+                            (401, "INVALID_TOKEN")))
+for subject in ("sys-foundation", "sys-commons", "sys-community-pool", "sys-anything"):
+    for route in ("balance", "history", "summary", "createtopup"):
+        TOKEN_CASES.append((f"user-{subject}-{route}", "user:" + route,
+                            lambda subject=subject: Tokens.user(subject), (403, "SYSTEM_ACCOUNT")))
+USER_ROUTE_KWARGS = {"balance": {}, "history": {}, "summary": {},
+                     "createtopup": {"body": {"amountMicro": "1000000", "provider": "stripe"}}}
+
+
+@pytest.mark.parametrize(("kind", "token", "expected"), [c[1:] for c in TOKEN_CASES], ids=[c[0] for c in TOKEN_CASES])
+def test_hostile_token_is_refused_without_state_change(world, kind, token, expected):
+    if kind.startswith("user:"):
+        route = kind.split(":", 1)[1]
+        kwargs = USER_ROUTE_KWARGS[route]
+    else:
+        route, kwargs = TOKEN_ROUTES[kind]
+    before = snapshot_in_process()
+
+    reply = world.api.call(route, token=token(), **kwargs)
+
+    assert (reply.status, reply.code) == expected, reply.body
+    assert snapshot_in_process() == before

@@ -79,7 +79,7 @@ class Browsing:
 
 
 class Setup(Caller):
-    """The API calls that put an account into the state a test needs (tests.e2e.client.Caller,
+    """The API calls that put an account into the state a test needs (tests.support.http.Caller,
     plus the quota routes). An account id is also its org id: a user token's subject is both."""
 
     def account(self, prefix: str = "acct-page") -> str:

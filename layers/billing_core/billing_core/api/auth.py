@@ -2,7 +2,7 @@
 
 internal  iss/aud fixed, exp+iat required, lifetime <= 300 s, 30 s leeway; subject = service id
 admin     aud fixed, exp+iat required; the current or the previous secret (rotation)
-user      exp required; subject = account id (org id on quota routes)
+user      exp required; subject = account id (org id on quota routes), never a system account (403)
 
 401 when there is no usable token. 403 when the token is for another kind of caller: a function
 holds only the secrets of the callers it serves, so a token its secrets do not verify is judged
@@ -75,6 +75,11 @@ def bearer_token(headers: Mapping[str, str] | None) -> str:
 
 
 def _decode(token: str, kind: _Kind, secret: str) -> dict[str, Any]:
+    # Signature first, then the claims' types, and only then their values: PyJWT reads exp/iat/nbf
+    # with int(), so a boolean or a numeric string would otherwise be judged as a time.
+    unchecked = jwt.decode(token, secret, algorithms=ALGORITHMS, options={
+        "verify_exp": False, "verify_nbf": False, "verify_iat": False, "verify_aud": False, "verify_iss": False})
+    _typed(unchecked)
     claims: dict[str, Any] = jwt.decode(
         token, secret, algorithms=ALGORITHMS, audience=kind.audience, issuer=kind.issuer, leeway=LEEWAY_SECONDS,
         options={"require": list(kind.required), "verify_aud": kind.audience is not None})
@@ -145,6 +150,9 @@ def authenticate(headers: Mapping[str, str] | None, kind_name: str) -> Principal
             raise Forbidden(f"this route needs a {kind_name} token", code="WRONG_AUDIENCE")
         raise Unauthorized("token is malformed or its signature is invalid", code="INVALID_TOKEN")
     subject = _typed(claims)
+    if kind_name == "user" and ids.is_system_account(subject):
+        # A system account's partitions hold every customer's revenue shares: no user is one.
+        raise Forbidden("user tokens cannot name a system account", code="SYSTEM_ACCOUNT")
     if kind_name == "internal" and claims["exp"] - claims["iat"] > MAX_INTERNAL_LIFETIME:
         raise Unauthorized(f"internal tokens may live at most {MAX_INTERNAL_LIFETIME} s",
                            code="TOKEN_LIFETIME_EXCEEDED")

@@ -22,9 +22,10 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Depends,
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 
-from billing_core.api import auth, errors
+from billing_core.api import auth, contract, errors
 from billing_core.api.models.common import ResponseModel
 from billing_core.kernel import ids, settings
 from billing_core.kernel.context import Caller, Context
@@ -33,6 +34,7 @@ from billing_core.kernel.errors import (
     BillingError,
     Forbidden,
     InvalidInput,
+    NotFound,
     PayloadTooLarge,
     UnsupportedMediaType,
 )
@@ -73,6 +75,19 @@ def context() -> Context:
 
 Ctx = Annotated[Context, Depends(context)]
 
+# Identifiers in a path or a query: the same pattern and length as in a body, in the document too.
+# A path identifier that does not match is 422 INVALID_ID.
+PathId = Annotated[str, Path(pattern=ids.ID_PATTERN, min_length=1, max_length=ids.ID_MAX)]
+# An account a caller credits or debits: documented without the system accounts, which the core
+# refuses with 422 SYSTEM_ACCOUNT.
+PathAccountId = Annotated[str, Path(pattern=ids.ID_PATTERN, min_length=1, max_length=ids.ID_MAX,
+                                    json_schema_extra={"pattern": ids.ACCOUNT_PATTERN})]
+QueryId = Annotated[str | None, Query(pattern=ids.ID_PATTERN, min_length=1, max_length=ids.ID_MAX)]
+QueryPool = Annotated[str | None, Query(pattern=ids.POOL_PATTERN, min_length=1, max_length=ids.POOL_MAX)]
+
+# What a route documents: `@router.post(..., responses=edge.responses(Model, 201, {Conflict: ("CODE",)}))`.
+responses = contract.responses
+
 
 def own_account(requested: str | None) -> str:
     """User tokens are scoped to their own account: asking for another one is 403."""
@@ -110,15 +125,19 @@ def _as_response(proxy: dict[str, Any]) -> Response[str]:
 
 def _validation_details(exc: RequestValidationError) -> dict[str, Any]:
     problems = []
+    in_path = False
     for err in exc.errors():
         if err.get("type") == "json_invalid":
             return errors.proxy(400, "INVALID_JSON", "request body is not valid JSON")
+        in_path = in_path or tuple(err.get("loc", ()))[:1] == ("path",)
         loc = [str(part) for part in err.get("loc", ()) if part not in ("body",)]
         message = str(err.get("msg", "invalid value"))
         ctx_error = (err.get("ctx") or {}).get("error")
         if ctx_error:
             message = str(ctx_error)
         problems.append({"field": ".".join(loc) or "body", "message": message})  # never echo the input
+    if in_path:
+        return errors.proxy(422, "INVALID_ID", "a path identifier is not valid", {"errors": problems})
     return errors.proxy(422, "VALIDATION_ERROR", "request is invalid", {"errors": problems})
 
 
@@ -153,6 +172,9 @@ def raw_body(event: dict[str, Any]) -> bytes:
 
 
 def _precheck(event: dict[str, Any], *, parse: bool = True) -> None:
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in event.get("path") or ""):
+        # No route has a control character; a router matching with `$` would drop a trailing "\n".
+        raise NotFound("no such route", code="ROUTE_NOT_FOUND")
     body = event.get("body")
     if body is None or body == "":
         return
@@ -193,6 +215,8 @@ def handler(route_source: Router, *, auth_kind: str | None, parse_body: bool = T
     else:
         settings.get()
     app = _resolver(route_source)
+    for route in app._static_routes + app._dynamic_routes:  # what the edge answers, in the document
+        contract.complete(route, auth_kind=auth_kind, parse_body=parse_body)
 
     @tracer.capture_lambda_handler
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

@@ -10,6 +10,8 @@ import re
 
 ID_MAX = 128
 POOL_MAX = 64
+# Anchored with ^ and $ so the same text is a valid (ECMA) JSON Schema pattern; Python matches
+# it with fullmatch, so a trailing newline never passes.
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$"
 POOL_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 _ID = re.compile(ID_PATTERN)
@@ -17,6 +19,13 @@ _ID = re.compile(ID_PATTERN)
 SYSTEM_PREFIX = "sys-"
 SYSTEM_ACCOUNTS = ("sys-foundation", "sys-commons", "sys-community-pool")
 COMMONS_ACCOUNT = "sys-commons"
+
+# An account a caller may credit or spend from: an identifier that is not a system account
+# (does not start with "sys-"), written without lookahead so every regex engine and every
+# schema-driven generator reads it.
+_C = "A-Za-z0-9_.:@-"
+ACCOUNT_PATTERN = (rf"^(?:[A-Za-rt-z0-9][{_C}]{{0,127}}|s(?:[A-Za-xz0-9_.:@-][{_C}]{{0,126}})?"
+                   rf"|sy(?:[A-Za-rt-z0-9_.:@-][{_C}]{{0,125}})?|sys(?:[A-Za-z0-9_.:@][{_C}]{{0,124}})?)$")
 
 
 def valid_id(value: str) -> bool:

@@ -10,8 +10,9 @@ import re
 
 from billing_core.kernel import settings
 
-_DIGITS = re.compile(r"^(0|[1-9][0-9]{0,30})$")
-_SIGNED = re.compile(r"^-?(0|[1-9][0-9]{0,30})$")
+# Matched whole (fullmatch): "5\n" is not an amount ("$" alone would let a trailing newline through).
+_DIGITS = re.compile(r"0|[1-9][0-9]{0,30}")
+_SIGNED = re.compile(r"-?(?:0|[1-9][0-9]{0,30})")
 
 
 def parse_micro(value: object, *, field: str = "amount", allow_zero: bool = False, signed: bool = False) -> int:
@@ -23,7 +24,7 @@ def parse_micro(value: object, *, field: str = "amount", allow_zero: bool = Fals
     if isinstance(value, int):
         amount = value
     elif isinstance(value, str):
-        if not (_SIGNED if signed else _DIGITS).match(value):
+        if not (_SIGNED if signed else _DIGITS).fullmatch(value):
             raise ValueError(f"{field} must be a whole number of micro-units as digits, optionally negative" if signed
                              else f"{field} must be a non-negative whole number of micro-units as digits")
         amount = int(value)

@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import Field, StrictStr
 
 from billing_core.api.models.common import (
+    AccountId,
     Identifier,
     Micro,
     PoolId,
@@ -38,7 +39,7 @@ class CreateCampaignRequest(RequestModel):
 
 
 class GrantRequest(RequestModel):
-    accountId: Identifier
+    accountId: AccountId
     amountMicro: PositiveMicro
     idempotencyKey: IdempotencyKey | None = None
     description: Description | None = None

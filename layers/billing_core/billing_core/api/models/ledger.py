@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    ConfigDict,
     Field,
     StrictInt,
     StrictStr,
@@ -17,10 +18,12 @@ from pydantic import (
 )
 
 from billing_core.api.models.common import (
+    AccountId,
     IdempotencyKey,
     Identifier,
     Micro,
     MicroOrZero,
+    NonZeroSignedMicro,
     PoolId,
     PositiveMicro,
     Reason,
@@ -29,14 +32,14 @@ from billing_core.api.models.common import (
     SignedMicro,
     Timestamp,
 )
-from billing_core.kernel import money
+from billing_core.kernel import ids, money
 from billing_core.ledger.model import Mode, SourceType
 
 # -- requests -----------------------------------------------------------------------------------
 
 
 class ReserveRequest(RequestModel):
-    accountId: Identifier
+    accountId: AccountId
     poolId: PoolId = "general"
     estimatedCostMicro: PositiveMicro
     reservationId: Identifier | None = None
@@ -68,8 +71,16 @@ class ModeRequest(RequestModel):
 class AdjustRequest(RequestModel):
     """Exactly one of balanceMicro (set) and deltaMicro (move by); both signed."""
 
+    # Exactly one: neither "both absent or null" nor "both given". Said with `not` rather than a
+    # top-level oneOf, which client generators read as a union of partial bodies.
+    model_config = ConfigDict(json_schema_extra={"not": {"anyOf": [
+        {"properties": {"balanceMicro": {"type": "null"}, "deltaMicro": {"type": "null"}}},
+        {"required": ["balanceMicro", "deltaMicro"],
+         "properties": {"balanceMicro": {"not": {"type": "null"}}, "deltaMicro": {"not": {"type": "null"}}}},
+    ]}})
+
     balanceMicro: SignedMicro | None = None
-    deltaMicro: SignedMicro | None = None
+    deltaMicro: NonZeroSignedMicro | None = None
     reason: Reason
     poolId: PoolId = "general"
     idempotencyKey: IdempotencyKey | None = None
@@ -84,7 +95,10 @@ class AdjustRequest(RequestModel):
 class RevenueSharesRequest(RequestModel):
     """Basis points of each finalized amount per system account (sum at most 10,000)."""
 
-    shares: dict[Annotated[StrictStr, Field(max_length=64)], Annotated[StrictInt, Field(ge=0, le=10_000)]]
+    shares: Annotated[dict[Annotated[StrictStr, Field(max_length=64)], Annotated[StrictInt, Field(ge=0, le=10_000)]],
+                      Field(json_schema_extra={"propertyNames": {"enum": list(ids.SYSTEM_ACCOUNTS)}},
+                            description="System account -> basis points; at most 10,000 in total "
+                                        "(422 INVALID_REVENUE_SHARES).")]
 
 
 # -- responses ----------------------------------------------------------------------------------

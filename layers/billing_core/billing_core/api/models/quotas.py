@@ -34,6 +34,11 @@ PlanSlug = Annotated[StrictStr, Field(pattern=SLUG_PATTERN, min_length=1, max_le
 class QuotaRequest(RequestModel):
     """POST /api/v1/billing/org/check: would this usage be accepted?"""
 
+    # At least one count above zero: "not (none of them is)", without a top-level anyOf (client
+    # generators read that as a union of partial bodies).
+    model_config = ConfigDict(json_schema_extra={"not": {"properties": {
+        name: {"not": {"type": "integer", "minimum": 1}} for name in ("tokens", "runs", "seats")}}})
+
     orgId: Identifier
     tokens: TokenCount | None = None
     runs: RunCount | None = None
@@ -78,6 +83,9 @@ class OrgPlanRequest(RequestModel):
     """POST /api/v1/billing/org/plan (operators). Every field but orgId is optional; at least one
     change is required. `overrides` replaces the org's overrides ({} clears them); `seats` sets
     the current member count (adding or removing members)."""
+
+    model_config = ConfigDict(json_schema_extra={"not": {"properties": {
+        name: {"type": "null"} for name in ("planSlug", "billingStatus", "overrides", "seats", "trialEndsAt")}}})
 
     orgId: Identifier
     planSlug: PlanSlug | None = None
