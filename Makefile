@@ -11,11 +11,12 @@ export PYTHONPATH := $(CURDIR)/layers/billing_core:$(CURDIR)
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	@command -v python3.11 >/dev/null || { echo "python3.11 is required (Lambda runtime python3.11)"; exit 1; }
 	@test -x $(PY) || python3.11 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e ./clients/python
 	@touch $(STAMP)
 
 run: $(STAMP)

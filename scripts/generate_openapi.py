@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "functions" / "openapi" / "openapi.json"
 HANDLERS = [
     "reserve", "finalize", "release", "balance", "history", "pricing", "admin", "topups", "webhooks", "operations",
-    "campaigns", "plans", "org_summary", "org_plan", "quota",
+    "campaigns", "plans", "org_summary", "org_plan", "quota", "webhook_endpoints",
 ]
 
 
