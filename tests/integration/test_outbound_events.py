@@ -350,3 +350,107 @@ def test_without_endpoints_the_dispatcher_writes_nothing(api: Any, tokens: Any, 
     before = pipeline.dynamodb.scan(TableName="BillingTable", Select="COUNT")["Count"]
     pipeline.run()
     assert pipeline.dynamodb.scan(TableName="BillingTable", Select="COUNT")["Count"] == before
+
+
+class Calls:
+    """DynamoDB API calls made through the core's client (botocore 'before-call' events)."""
+
+    def __init__(self) -> None:
+        from billing_core.store import dynamo
+
+        self.client = dynamo.client()
+        self.names: list[str] = []
+        self.transact_sizes: list[int] = []
+
+    def _before(self, model: Any, params: Any = None, **_: Any) -> None:
+        self.names.append(model.name)
+
+    def _params(self, params: dict, model: Any, **_: Any) -> None:
+        if model.name == "TransactWriteItems":
+            self.transact_sizes.append(len(params["TransactItems"]))
+
+    def __enter__(self) -> Calls:
+        self.client.meta.events.register("before-call.dynamodb", self._before)
+        self.client.meta.events.register("provide-client-params.dynamodb", self._params)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.client.meta.events.unregister("before-call.dynamodb", self._before)
+        self.client.meta.events.unregister("provide-client-params.dynamodb", self._params)
+
+    def take(self) -> list[str]:
+        taken, self.names = self.names, []
+        return taken
+
+
+def test_the_money_path_makes_the_same_calls_and_writes_with_every_event_subscribed(
+        api: Any, tokens: Any, pipeline: Pipeline, receiver: Receiver, capsys: pytest.CaptureFixture):
+    """Streams: no outbox item, no extra call on reserve, finalize or a payment's credit. What the
+    dispatcher then spends per event (off the request path) is counted here, for docs/events.md."""
+    admin, svc, user = tokens.admin(), tokens.internal(), tokens.user("acct-cost")
+    api.set_mode("live", token=admin)
+    api.mint("acct-cost", 10_000_000, token=admin)
+    api.call("reserve", {"accountId": "acct-cost", "estimatedCostMicro": "1000", "reservationId": "warm"}, token=svc)
+    api.call("finalize", {"reservationId": "warm", "actualCostMicro": "1000"}, token=svc)
+    pipeline.run()
+
+    def money_path() -> tuple[list[str], list[str], list[int]]:
+        with Calls() as calls:
+            rid = f"cost-{len(receiver.deliveries)}-{clock.now()}"
+            api.call("reserve", {"accountId": "acct-cost", "estimatedCostMicro": "1000", "reservationId": rid},
+                     token=svc)
+            reserve = calls.take()
+            api.call("finalize", {"reservationId": rid, "actualCostMicro": "500"}, token=svc)
+            return reserve, calls.take(), calls.transact_sizes
+
+    without = money_path()
+    register(api, tokens, receiver, ["topup.credited", "balance.low", "quota.threshold", "reservation.expired",
+                                     "work.parked"])
+    with_endpoint = money_path()
+    assert without == with_endpoint
+    # (+ the config item's GetItem: the tests run with BILLING_CONFIG_CACHE_SECONDS=0)
+    assert without[0][-2:] == ["Query", "TransactWriteItems"] and without[1][-2:] == ["GetItem", "TransactWriteItems"]
+
+    counts: dict[str, list[str]] = {}
+    pipeline.records()  # skip what happened so far
+    with Calls() as calls:
+        order = api.call("createtopup", {"amountMicro": "5000000", "provider": "nowpayments"},
+                         token=user).body["orderId"]
+        signed_ipn(api, order, payment_id=77)
+        records = pipeline.records()
+        calls.take()
+        pipeline.dispatch(records)
+        counts["topup.credited (dispatch)"] = calls.take()
+        pipeline.deliver()
+        counts["delivery (one attempt, 2xx)"] = calls.take()
+        api.call("reserve", {"accountId": "acct-cost", "estimatedCostMicro": "5000000", "reservationId": "low"},
+                 token=svc)
+        records = pipeline.records()
+        calls.take()
+        pipeline.dispatch(records)
+        counts["reserve, no crossing (dispatch)"] = calls.take()
+        api.call("reserve", {"accountId": "acct-cost", "estimatedCostMicro": "9500000", "reservationId": "low2"},
+                 token=svc)
+        records = pipeline.records()
+        calls.take()
+        pipeline.dispatch(records)
+        counts["reserve crossing balance.low (dispatch)"] = calls.take()
+        limit = api.call("summary", token=tokens.user("org-cost")).body["limits"]["runs"]
+        api.call("usage", {"orgId": "org-cost", "runs": limit * 8 // 10}, token=svc)
+        records = pipeline.records()
+        calls.take()
+        pipeline.dispatch(records)
+        counts["usage crossing 80 % (dispatch)"] = calls.take()
+    with capsys.disabled():
+        for label, names in counts.items():
+            print(f"\n  dispatcher cost, {label}: {len(names)} calls: {' + '.join(names)}", end="")
+    endpoints = ["Query"]  # the endpoints, once per batch (cached for 5 s when deployed; 0 s in the tests)
+    # The credit's payment item (the event: one delivery work item) and its new lot (the pool is read:
+    # a deposit may end a low balance).
+    assert counts["topup.credited (dispatch)"] == [*endpoints, "BatchGetItem", "Query", "PutItem"]
+    assert counts["delivery (one attempt, 2xx)"] == ["GetItem", "GetItem", "UpdateItem"]
+    assert counts["reserve, no crossing (dispatch)"] == [*endpoints, "BatchGetItem", "Query"]
+    assert counts["reserve crossing balance.low (dispatch)"] == [*endpoints, "BatchGetItem", "Query", "PutItem",
+                                                                 "UpdateItem"]
+    # The org's state, the plan catalogue (cached when deployed), the delivery.
+    assert counts["usage crossing 80 % (dispatch)"] == [*endpoints, "GetItem", "Query", "PutItem"]

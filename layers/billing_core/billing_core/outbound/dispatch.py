@@ -12,7 +12,8 @@ Once-ness: quota.threshold has one id per org, quota, threshold and period (its 
 once); balance.low is claimed per crossing on the pool's low-balance item (store.alerts), which
 remembers whether the pool was last seen below its threshold.
 
-Reads per record, only when an enabled endpoint wants the type: none for topup.credited,
+Reads: the endpoints, once per batch (none while cached, BILLING_CONFIG_CACHE_SECONDS); per
+record, only when an enabled endpoint wants the type: none for topup.credited,
 reservation.expired and work.parked; the org's state item (GetItem, + the plan catalogue when not
 cached) for a quota counter that moved; for a lot or pool item that changed, the pool (one Query)
 and its alert items (one BatchGetItem), once per pool per batch. Writes: one PutItem per delivery
@@ -27,7 +28,7 @@ from typing import Any
 
 from billing_core.kernel import clock, ids, observability, settings
 from billing_core.outbound import derive, endpoints
-from billing_core.outbound.model import Event
+from billing_core.outbound.model import Endpoint, Event
 from billing_core.quotas import plans
 from billing_core.quotas.usage import period_at
 from billing_core.store import alerts as alert_store
@@ -39,16 +40,29 @@ from billing_core.work import items as work
 
 @dataclass
 class Batch:
-    """What one invocation already did: each pool is read once per batch."""
+    """One invocation: the endpoints are read once (or not at all while cached), each pool once."""
 
     pools: set[tuple[str, str]] = field(default_factory=set)
     events: list[str] = field(default_factory=list)
     deliveries: int = 0
+    _endpoints: list[Endpoint] | None = None
+
+    @property
+    def endpoints(self) -> list[Endpoint]:
+        if self._endpoints is None:
+            self._endpoints = [e for e in endpoints.current() if e.status == "enabled"]
+        return self._endpoints
+
+    def wanted(self) -> set[str]:
+        return {t for e in self.endpoints for t in e.events}
+
+    def subscribed(self, event_type: str) -> list[Endpoint]:
+        return [e for e in self.endpoints if e.wants(event_type)]
 
 
 def fan_out(event: Event, batch: Batch) -> None:
     """One delivery work item per enabled endpoint that wants this event (created once)."""
-    for endpoint in endpoints.subscribed(event.type):
+    for endpoint in batch.subscribed(event.type):
         payload = {"endpointId": endpoint.endpoint_id, "eventId": event.event_id, "type": event.type,
                    "body": event.body()}
         reference = f"{endpoint.endpoint_id}:{event.event_id}"
@@ -103,7 +117,7 @@ def _balance(account_id: str, pool_id: str, batch: Batch) -> None:
 
 def handle(record: Mapping[str, Any], batch: Batch) -> None:
     """One stream record. Raises on a failure: Lambda retries the batch from this record on."""
-    wanted = endpoints.any_subscribed()
+    wanted = batch.wanted()
     if not wanted:
         return
     change = streams.change(record)

@@ -114,13 +114,9 @@ def invalidate() -> None:
     _cache.invalidate()
 
 
-def subscribed(event_type: str) -> list[Endpoint]:
-    """Enabled endpoints that want this type (read once per BILLING_CONFIG_CACHE_SECONDS)."""
-    return [e for e in _cache.get() if e.wants(event_type)]
-
-
-def any_subscribed() -> set[str]:
-    return {t for e in _cache.get() if e.status == "enabled" for t in e.events}
+def current() -> list[Endpoint]:
+    """Every endpoint, read at most once per BILLING_CONFIG_CACHE_SECONDS (one Query)."""
+    return _cache.get()
 
 
 # -- low-balance threshold ------------------------------------------------------------------------
