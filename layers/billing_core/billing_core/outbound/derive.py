@@ -89,6 +89,7 @@ def counter_moves(change: Change) -> list[CounterMove]:
         return []
     old = change.old or {}
     org_id = change.pk[len("ORG#"):]
+    quotas: tuple[str, ...]
     if change.sk.startswith("USAGE#"):
         period, quotas = change.sk[len("USAGE#"):], ("tokens", "runs")
     elif change.sk == "STATE":

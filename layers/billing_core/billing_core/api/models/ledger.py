@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import (
     BaseModel,
     Field,
@@ -254,6 +255,6 @@ class InsufficientCreditResponse(BaseModel):
     error: InsufficientCreditError
 
 
-INSUFFICIENT_CREDIT_402 = {402: {"description": "Insufficient credit (live mode): details say how much is missing "
-                                                "and where to pay.",
-                                 "content": {"application/json": {"model": InsufficientCreditResponse}}}}
+INSUFFICIENT_CREDIT_402: dict[int, OpenAPIResponse] = {402: {
+    "description": "Insufficient credit (live mode): details say how much is missing and where to pay.",
+    "content": {"application/json": {"model": InsufficientCreditResponse}}}}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 
 from billing_core.api.models.common import Identifier, Micro, RequestModel, ResponseModel, Timestamp
@@ -235,6 +236,6 @@ class QuotaExceededResponse(BaseModel):
     error: QuotaExceededError
 
 
-QUOTA_EXCEEDED_402 = {402: {"description": "The org's monthly limit would be crossed (hard limits), or its billing "
-                                           "is canceled.",
-                            "content": {"application/json": {"model": QuotaExceededResponse}}}}
+QUOTA_EXCEEDED_402: dict[int, OpenAPIResponse] = {402: {
+    "description": "The org's monthly limit would be crossed (hard limits), or its billing is canceled.",
+    "content": {"application/json": {"model": QuotaExceededResponse}}}}
