@@ -9,16 +9,17 @@ export PYTHONPATH := $(CURDIR)/layers/billing_core:$(CURDIR)
 PYTEST := $(PY) -m pytest
 PARALLEL := -n 2 --dist loadfile
 
-.PHONY: run demo test lint typecheck suite unit integration model e2e contract cli devserver-tests browser openapi \
+.PHONY: run demo test lint typecheck suite unit integration model e2e contract cli client devserver-tests browser openapi \
 	openapi-check validate build bench token clean install events
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	@command -v python3.11 >/dev/null || { echo "python3.11 is required (Lambda runtime python3.11)"; exit 1; }
 	@test -x $(PY) || python3.11 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e ./clients/python
 	@touch $(STAMP)
 
 run: $(STAMP)
@@ -71,6 +72,9 @@ contract: $(STAMP)
 
 cli: $(STAMP)
 	$(PYTEST) $(PARALLEL) tests/cli
+
+client: $(STAMP)
+	$(PYTEST) tests/client
 
 devserver-tests: $(STAMP)
 	$(PYTEST) $(PARALLEL) tests/devserver

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TextIO
 
-from billing_admin import __version__, accounts, campaigns, configuration, operations
+from billing_admin import __version__, accounts, campaigns, configuration, operations, webhooks
 from billing_admin.auth import TOKEN_LIFETIME
 from billing_admin.client import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, DEFAULT_URL, ApiError
 from billing_admin.context import Context
@@ -80,14 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, parents=[common_options(suppress=False)], epilog=ENVIRONMENT,
         description="Operate the credit-billing API: mint and adjust credit, switch the billing mode, run "
-                    "campaigns, replay the dead-letter queue, reconcile, and tail an account's history.",
+                    "campaigns, replay the dead-letter queue, reconcile, manage event webhooks, and tail an account's "
+                    "history.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,  # `--delt -5` is a typo, not --delta
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     common = common_options(suppress=True)
-    for module in (accounts, configuration, campaigns, operations):
+    for module in (accounts, configuration, campaigns, operations, webhooks):
         module.register(sub, common)
     return parser
 

@@ -25,6 +25,13 @@ Local intervals (a dev session is not a day long):
   0 or "off" turns that schedule off;
 * BILLING_LOCAL_QUEUE_POLL_SECONDS=N: how often an idle queue is polled (default 0.5 s).
 
+* one poller thread per DynamoDB (stream) event: reads the table's stream from moto (its one
+  shard) from TRIM_HORIZON or LATEST, keeps the records the event's FilterCriteria match, and
+  invokes the function with Lambda's DynamoDB event, up to BatchSize records, one batch at a time
+  (in order, as Lambda does per shard). With ReportBatchItemFailures it goes on after the last
+  record before the first one the function lists; if the invocation fails, the same batch is
+  retried on the next turn. Polled as often as the queues.
+
 A failing job is logged in one line and retried on its next turn; nothing here stops a thread
 but `stop()`.
 """
@@ -49,9 +56,12 @@ from devserver.template import (
     QueueSpec,
     QueueTrigger,
     ScheduleSpec,
+    StreamTrigger,
+    passes_filters,
     queue_definitions,
     queue_triggers,
     schedules,
+    stream_triggers,
 )
 
 ACCOUNT_ID = "123456789012"
@@ -469,6 +479,121 @@ class QueueJob(_Job):
                 return
 
 
+def stream_record(record: Mapping[str, Any], stream_arn: str) -> dict[str, Any]:
+    """A DynamoDB Streams API record -> Lambda's event record (creation time as epoch seconds)."""
+    data = dict(record.get("dynamodb") or {})
+    created = data.get("ApproximateCreationDateTime")
+    if hasattr(created, "timestamp"):
+        data["ApproximateCreationDateTime"] = int(created.timestamp())
+    return {
+        "eventID": record.get("eventID"),
+        "eventName": record.get("eventName"),
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": REGION,
+        "dynamodb": data,
+        "eventSourceARN": stream_arn,
+    }
+
+
+class StreamJob(_Job):
+    """Lambda's event source mapping on a table's stream, locally (see the module docstring)."""
+
+    def __init__(self, jobs: BackgroundJobs, trigger: StreamTrigger, interval: float) -> None:
+        super().__init__(jobs)
+        self.trigger = trigger
+        self.interval = interval
+        self.name = f"{trigger.table_id} stream -> {trigger.function_id}"
+        self.records = 0  # handed to the function, in all
+        self._clients: tuple[Any, Any] | None = None
+        self._stream: tuple[str, str] | None = None  # (stream ARN, shard id)
+        self._iterator: str | None = None
+        self._resume: str | None = None  # sequence number to go on from after a failure
+
+    def describe(self) -> str:
+        extras = [f"batch {self.trigger.batch_size}", f"from {self.trigger.starting_position}"]
+        if self.trigger.report_batch_item_failures:
+            extras.append("partial batch failures")
+        if self.trigger.filters:
+            extras.append(f"{_plural(len(self.trigger.filters), 'filter')}")
+        return f"{self.name} ({', '.join(extras)}), polled every {_seconds(self.interval)}"
+
+    def _api(self) -> tuple[Any, Any]:
+        if self._clients is None:
+            factory = self.jobs.service_client
+            if factory is None:
+                raise RuntimeError("stream triggers need a service_client factory")
+            self._clients = (factory("dynamodb"), factory("dynamodbstreams"))
+        return self._clients
+
+    def _shard_iterator(self) -> str:
+        dynamodb, streams = self._api()
+        if self._stream is None:
+            arn = dynamodb.describe_table(TableName=self.trigger.table_id)["Table"]["LatestStreamArn"]
+            shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+            self._stream = (arn, shard)
+        arn, shard = self._stream
+        if self._resume is not None:
+            got = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="AT_SEQUENCE_NUMBER",
+                                             SequenceNumber=self._resume)
+        else:
+            got = streams.get_shard_iterator(StreamArn=arn, ShardId=shard,
+                                             ShardIteratorType=self.trigger.starting_position)
+        return str(got["ShardIterator"])
+
+    def poll_once(self) -> int:
+        """Read up to BatchSize records and hand those the filters keep to the function; the
+        number of records read (0: nothing new)."""
+        if self._iterator is None:
+            self._iterator = self._shard_iterator()
+        _, streams = self._api()
+        got = streams.get_records(ShardIterator=self._iterator, Limit=self.trigger.batch_size)
+        raw = got.get("Records") or []
+        if not raw:
+            self._iterator = got.get("NextShardIterator") or self._iterator
+            return 0
+        assert self._stream is not None
+        records = [stream_record(r, self._stream[0]) for r in raw]
+        kept = [r for r in records if passes_filters(r, self.trigger.filters)]
+        if kept:
+            try:
+                response, output = self.jobs.invoke(self.trigger.function_id, {"Records": kept})
+            except Exception as exc:
+                # Nothing is checkpointed: the same records again on the next turn.
+                self._resume, self._iterator = str(raw[0]["dynamodb"]["SequenceNumber"]), None
+                if not self.jobs.stopping:
+                    self.jobs.echo(getattr(exc, "output", None))
+                    self.log_error(f"{_plural(len(kept), 'record')}, invocation", exc)
+                return 0
+            self.jobs.echo(output)
+            self.runs += 1
+            self.records += len(kept)
+            sequences = [str(r["dynamodb"]["SequenceNumber"]) for r in kept]
+            failed = failed_message_ids(response, sequences, self.trigger.report_batch_item_failures)
+            if failed:
+                first = min(failed, key=sequences.index)
+                self._resume, self._iterator = first, None
+                self.jobs.log.info("[background] %s: %s, %d failed -> retry from the first failed", self.name,
+                                   _plural(len(kept), "record"), len(failed))
+                return 0
+        self._resume = None
+        self._iterator = got.get("NextShardIterator")
+        return len(raw)
+
+    def run(self) -> None:
+        while not self.jobs.stopping:
+            full = False
+            try:
+                full = self.poll_once() >= self.trigger.batch_size
+            except Exception as exc:
+                if self.jobs.stopping:
+                    return
+                self.log_error("poll", exc)
+                self._clients, self._stream, self._iterator = None, None, None  # start afresh next time
+            if not full and self.jobs.stop_event.wait(self.interval):
+                return
+
+
 class BackgroundJobs:
     """The template's schedules and queue triggers, run against `runner` (a started
     WorkerPoolRunner or anything with its invoke_direct) with SQS clients from `client_factory`.
@@ -486,6 +611,7 @@ class BackgroundJobs:
         *,
         client_factory: Callable[[], Any] | None = None,
         queue_urls: Mapping[str, str] | None = None,
+        service_client: Callable[[str], Any] | None = None,
         environ: Mapping[str, str] | None = None,
         concurrency: int = 2,
         log: logging.Logger | None = None,
@@ -497,6 +623,7 @@ class BackgroundJobs:
         self.runner = runner
         self.template = Path(template)
         self.client_factory = client_factory
+        self.service_client = service_client  # "dynamodb" / "dynamodbstreams" clients for stream triggers
         self.queue_urls = dict(queue_urls or {})
         self.environ = dict(os.environ if environ is None else environ)
         self.log = log or logger
@@ -525,6 +652,12 @@ class BackgroundJobs:
                 raise ValueError("queue triggers need a client_factory for SQS clients")
             url = self.queue_urls[trigger.queue_id]
             self.jobs.append(QueueJob(self, trigger, queues[trigger.queue_id], url, every))
+        for stream in stream_triggers(self.template):
+            name = f"{stream.table_id} stream -> {stream.function_id}"
+            if not stream.enabled:
+                self.skipped.append(f"{name}: disabled in the template")
+                continue
+            self.jobs.append(StreamJob(self, stream, every))  # its clients come from service_client
 
     @property
     def stopping(self) -> bool:
@@ -549,7 +682,8 @@ class BackgroundJobs:
         return [job.describe() for job in self.jobs] + [f"{line} (not run)" for line in self.skipped]
 
     def job(self, name: str) -> _Job:
-        """A job by function logical id (schedules) or "Queue -> Function" / queue id (pollers)."""
+        """A job by function logical id (schedules), "Queue -> Function" / queue id (queue pollers) or
+        "Table stream -> Function" (stream pollers)."""
         for job in self.jobs:
             if job.name == name or (isinstance(job, QueueJob) and job.queue.logical_id == name):
                 return job

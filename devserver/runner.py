@@ -99,6 +99,9 @@ def function_environment(
     env.update({name: value for name, value in secrets.items() if name in spec.template_env})
     env["BILLING_CONFIG_CACHE_SECONDS"] = "0"  # a mode switch is seen by every worker at once
     env["POWERTOOLS_TRACE_DISABLED"] = "true"  # no X-Ray daemon here
+    # Outbound webhooks may go to a receiver on this machine over http (production: public https only).
+    env["BILLING_WEBHOOK_ALLOW_LOOPBACK"] = "true"
+    env["BILLING_WEBHOOK_ALLOW_HTTP"] = "true"
     env.setdefault("POWERTOOLS_METRICS_NAMESPACE", "CreditBilling")
     env.setdefault("POWERTOOLS_SERVICE_NAME", "billing")
     for key, value in environ.items():

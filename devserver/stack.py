@@ -89,6 +89,7 @@ class LocalStack:
                     self.template,
                     client_factory=lambda: engine.client("sqs"),
                     queue_urls=self.queues,
+                    service_client=engine.client,
                     environ=self.environ,
                     # Background runs never take every worker: the API keeps at least one.
                     concurrency=max(1, self.workers - 1),

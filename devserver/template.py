@@ -420,6 +420,94 @@ def queue_triggers(template: str | Path = DEFAULT_TEMPLATE) -> list[QueueTrigger
     return triggers
 
 
+@dataclass(frozen=True)
+class StreamTrigger:
+    """A DynamoDB event of a function: Lambda's event source mapping on a table's stream, which the
+    local stack polls. `filters` are the FilterCriteria patterns (parsed JSON), matched locally too."""
+
+    function_id: str
+    event_name: str
+    table_id: str
+    batch_size: int = 100
+    starting_position: str = "TRIM_HORIZON"
+    report_batch_item_failures: bool = False
+    enabled: bool = True
+    filters: tuple[Any, ...] = ()
+
+
+def stream_triggers(template: str | Path = DEFAULT_TEMPLATE) -> list[StreamTrigger]:
+    """Every DynamoDB (stream) event of every function. The stream must be `!GetAtt <Table>.StreamArn`
+    of a template table that has a StreamSpecification."""
+    import json
+
+    tables = table_definitions(template)
+    triggers = []
+    for function_id, event_name, event_type, props in _function_events(template):
+        if event_type != "DynamoDB":
+            continue
+        where = f"{function_id}.Events.{event_name}"
+        stream = props.get("Stream")
+        table_id = None
+        if isinstance(stream, dict) and set(stream) == {"Fn::GetAtt"}:
+            inner = stream["Fn::GetAtt"]
+            parts = inner.split(".", 1) if isinstance(inner, str) else list(inner)
+            if len(parts) == 2 and parts[1] == "StreamArn":
+                table_id = str(parts[0])
+        if table_id not in tables or "StreamSpecification" not in tables[table_id]:
+            raise TemplateError(f"{where}.Stream: {stream!r} is not the stream of a template table with one")
+        for name in ("BatchSize", "StartingPosition", "FunctionResponseTypes", "FilterCriteria"):
+            _reject_intrinsics(props.get(name), f"{where}.{name}")
+        position = str(props.get("StartingPosition") or "TRIM_HORIZON")
+        if position not in ("TRIM_HORIZON", "LATEST"):
+            raise TemplateError(f"{where}.StartingPosition must be TRIM_HORIZON or LATEST locally")
+        filters = []
+        for entry in ((props.get("FilterCriteria") or {}).get("Filters") or []):
+            try:
+                filters.append(json.loads(entry["Pattern"]))
+            except (KeyError, TypeError, ValueError):
+                raise TemplateError(f"{where}.FilterCriteria: each filter needs a JSON Pattern") from None
+        triggers.append(StreamTrigger(
+            function_id=function_id, event_name=event_name, table_id=table_id,
+            batch_size=int(props.get("BatchSize") or 100), starting_position=position,
+            report_batch_item_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or ()),
+            enabled=_enabled(props, where), filters=tuple(filters)))
+    return triggers
+
+
+def _matches(value: Any, pattern: Any) -> bool:
+    """Lambda's event filtering, the subset the template uses: nested objects; a list of matchers
+    (any may match): a literal, {"prefix": str}, {"exists": bool}, {"anything-but": [...]}."""
+    if isinstance(pattern, dict):
+        if not isinstance(value, dict):
+            return False
+        for key, inner in pattern.items():
+            if isinstance(inner, list) and any(isinstance(m, dict) and "exists" in m for m in inner):
+                present = key in value
+                if not any(isinstance(m, dict) and m.get("exists") == present for m in inner):
+                    return False
+                continue
+            if key not in value or not _matches(value[key], inner):
+                return False
+        return True
+    if isinstance(pattern, list):
+        for matcher in pattern:
+            if isinstance(matcher, dict):
+                if "prefix" in matcher and isinstance(value, str) and value.startswith(matcher["prefix"]):
+                    return True
+                if "anything-but" in matcher and value not in (matcher["anything-but"] if isinstance(
+                        matcher["anything-but"], list) else [matcher["anything-but"]]):
+                    return True
+            elif value == matcher:
+                return True
+        return False
+    return bool(value == pattern)
+
+
+def passes_filters(record: dict[str, Any], filters: tuple[Any, ...]) -> bool:
+    """True when no filter is set or any filter matches the record (Lambda ORs them)."""
+    return not filters or any(_matches(record, pattern) for pattern in filters)
+
+
 def schedules(template: str | Path = DEFAULT_TEMPLATE) -> list[ScheduleSpec]:
     """Every Schedule / ScheduleV2 event of every function."""
     found = []

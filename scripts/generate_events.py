@@ -44,6 +44,23 @@ def _sqs_event(queue: str) -> dict:
         "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{queue}", "awsRegion": "us-east-1"}]}
 
 
+def _stream_event() -> dict:
+    """BillingTable's stream: a top-up credited (its payment item gains creditedAt)."""
+    old = {"pk": {"S": "PAY#ord_sample"}, "sk": {"S": "PAY"}, "orderId": {"S": "ord_sample"},
+           "accountId": {"S": "acct-demo"}, "poolId": {"S": "general"}, "provider": {"S": "nowpayments"},
+           "amountMicro": {"N": "5000000"}, "status": {"S": "pending"}, "statusRank": {"N": "0"},
+           "creditedMicro": {"N": "0"}}
+    new = {**old, "status": {"S": "finished"}, "statusRank": {"N": "100"}, "creditedMicro": {"N": "5000000"},
+           "creditedAt": {"S": "2026-01-01T00:00:00.000000Z"}}
+    arn = "arn:aws:dynamodb:us-east-1:123456789012:table/BillingTable/stream/2026-01-01T00:00:00.000"
+    return {"Records": [{
+        "eventID": "c4ca4238a0b923820dcc509a6f75849b", "eventName": "MODIFY", "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb", "awsRegion": "us-east-1", "eventSourceARN": arn,
+        "dynamodb": {"ApproximateCreationDateTime": 1767225600, "Keys": {"pk": old["pk"], "sk": old["sk"]},
+                     "NewImage": new, "OldImage": old, "SequenceNumber": "111100000000000000000001",
+                     "SizeBytes": 420, "StreamViewType": "NEW_AND_OLD_IMAGES"}}]}
+
+
 def _schedule_event(function: str) -> dict:
     return {"version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "detail-type": "Scheduled Event",
             "source": "aws.scheduler", "account": "123456789012", "time": "2026-01-01T00:00:00Z",
@@ -84,6 +101,9 @@ def events() -> dict[str, dict]:
             "orgId": "org-demo", "planSlug": "growth"}),
         "quota": proxy_event("POST", "/api/v1/billing/org/check", token=svc, body={
             "orgId": "org-demo", "tokens": 12000, "runs": 1}),
+        "webhook_endpoints": proxy_event("GET", "/admin/billing/webhook-endpoints", token=admin),
+        "event_dispatcher": _stream_event(),
+        "webhook_delivery": _sqs_event("WebhookQueue"),
         "bootstrap": {"RequestType": "Create", "LogicalResourceId": "Bootstrap", "RequestId": "sample",
                       "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/billing/sample",
                       "ResourceType": "Custom::BillingBootstrap", "ResourceProperties": {"SeedVersion": "1"}},

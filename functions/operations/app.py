@@ -9,6 +9,8 @@ from billing_core.api import edge, pagination
 from billing_core.api.models.reconciler import ReconciliationResponse
 from billing_core.api.models.work import DismissRequest, WorkItemResponse, WorkListResponse
 from billing_core.kernel.errors import BadRequest, Conflict, NotFound
+from billing_core.outbound import delivery  # noqa: F401 - replays webhook deliveries
+from billing_core.payments import events  # noqa: F401 - replays payment events
 from billing_core.reconciler import run as reconciler
 from billing_core.work import items as work
 from billing_core.work.model import Status

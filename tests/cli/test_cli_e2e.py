@@ -290,3 +290,26 @@ def test_reconcile_now_then_the_stored_result(cli: Cli) -> None:
     stored = cli.json("reconcile", expect=None)
     assert stored["runId"] == run["runId"]
     assert "reconciliation" in cli("reconcile", expect=None).stdout
+
+
+def test_webhook_endpoints_and_balance_alerts(cli: Cli) -> None:
+    created = cli.json("webhooks", "create", "http://127.0.0.1:9/hooks", "--event", "topup.credited",
+                       "--event", "balance.low", "--description", "cli test")
+    endpoint = created["endpointId"]
+    assert created["secret"].startswith("whsec_") and created["events"] == ["topup.credited", "balance.low"]
+    listed = cli.json("webhooks", "list")["endpoints"]
+    assert endpoint in [e["endpointId"] for e in listed] and created["secret"] not in json.dumps(listed)
+    assert endpoint in cli("webhooks", "list").stdout
+    assert cli.json("webhooks", "disable", endpoint)["status"] == "disabled"
+    assert cli.json("webhooks", "enable", endpoint)["status"] == "enabled"
+    rotated = cli.json("webhooks", "rotate", endpoint)
+    assert rotated["secret"] != created["secret"] and rotated["previousSecretExpiresAt"]
+    assert cli.json("webhooks", "delete", endpoint) == {"endpointId": endpoint, "deleted": True}
+    assert "HTTP 404" in cli("webhooks", "delete", endpoint, expect=1).stderr
+    refused = cli("webhooks", "create", "https://169.254.169.254/latest", "--event", "work.parked", expect=1)
+    assert "WEBHOOK_URL_REFUSED" in refused.stderr
+    account = unique("acct-cli")
+    assert cli.json("balance-alert", account, "--usd", "2.50") == {
+        "accountId": account, "lowBalanceMicro": "2500000", "source": "account"}
+    assert cli.json("balance-alert", account)["lowBalanceMicro"] == "2500000"
+    assert cli.json("balance-alert", account, "--default")["source"] == "default"

@@ -100,8 +100,10 @@ def test_queues_come_from_the_template_dead_letter_queues_first(path):
 
 def test_the_billing_template_has_the_work_queue_and_its_dead_letter_queue():
     specs = queue_definitions(TEMPLATE)
-    assert list(specs) == ["DeadLetterQueue", "WorkQueue"]
+    assert list(specs) == ["DeadLetterQueue", "WorkQueue", "WebhookDeadLetterQueue", "WebhookQueue"]
     assert (specs["WorkQueue"].dead_letter_queue, specs["WorkQueue"].max_receive_count) == ("DeadLetterQueue", 3)
+    assert (specs["WebhookQueue"].dead_letter_queue, specs["WebhookQueue"].max_receive_count) == \
+        ("WebhookDeadLetterQueue", 10)
 
 
 @pytest.mark.parametrize("path", [TEMPLATE, FIXTURE], ids=["template.yaml", "fixture"])
@@ -225,7 +227,7 @@ def test_local_interval_knobs():
 def test_engine_creates_the_queues_with_the_redrive_policy_and_moto_redrives_at_receive():
     with serialized_engine() as engine:
         urls = engine.create_queues(TEMPLATE)
-        assert set(urls) == {"WorkQueue", "DeadLetterQueue"}
+        assert set(urls) == {"WorkQueue", "DeadLetterQueue", "WebhookQueue", "WebhookDeadLetterQueue"}
         assert urls["WorkQueue"] == f"{engine.url}/123456789012/WorkQueue"
         sqs = engine.client("sqs")
         attributes = sqs.get_queue_attributes(QueueUrl=urls["WorkQueue"], AttributeNames=["All"])["Attributes"]
@@ -549,7 +551,9 @@ def test_make_run_banner_lists_the_background_jobs(stack):
     assert "ReconcilerFunction: cron(15 3 * * ? *) -> off (BILLING_LOCAL_SCHEDULE_SECONDS_ReconcilerFunction)" in log
     client = boto3.client("sqs", endpoint_url=stack.moto_url, region_name="us-east-1",
                           aws_access_key_id="testing", aws_secret_access_key="testing")
-    assert sorted(u.rsplit("/", 1)[1] for u in client.list_queues()["QueueUrls"]) == ["DeadLetterQueue", "WorkQueue"]
+    assert sorted(u.rsplit("/", 1)[1] for u in client.list_queues()["QueueUrls"]) == [
+        "DeadLetterQueue", "WebhookDeadLetterQueue", "WebhookQueue", "WorkQueue"]
+    assert "BillingTable stream -> EventDispatcherFunction (batch 100, from TRIM_HORIZON" in log
 
 
 def test_the_sweeper_releases_an_expired_reservation_nobody_finalized(stack):
@@ -617,7 +621,9 @@ def _fake_stack(background):
         moto_url = "http://127.0.0.1:5000"
         tables = ["BillingTable", "LedgerTable"]
         queues = {"DeadLetterQueue": "http://127.0.0.1:5000/123456789012/DeadLetterQueue",
-                  "WorkQueue": "http://127.0.0.1:5000/123456789012/WorkQueue"}
+                  "WorkQueue": "http://127.0.0.1:5000/123456789012/WorkQueue",
+                  "WebhookDeadLetterQueue": "http://127.0.0.1:5000/123456789012/WebhookDeadLetterQueue",
+                  "WebhookQueue": "http://127.0.0.1:5000/123456789012/WebhookQueue"}
         workers = 4
         seed = "billing_core.ledger.bootstrap:seed"
         environ: dict = {}
@@ -634,7 +640,9 @@ def test_banner_lists_the_background_jobs_and_how_to_see_the_sweeper():
     jobs = BackgroundJobs(object(), TEMPLATE, client_factory=lambda: None, environ={},
                           queue_urls=_fake_stack(None).queues)
     text = banner(_fake_stack(jobs))
-    assert "queues: DeadLetterQueue, WorkQueue" in text
+    assert "queues: DeadLetterQueue, WorkQueue, WebhookDeadLetterQueue, WebhookQueue" in text
+    assert "  BillingTable stream -> EventDispatcherFunction (batch 100, from TRIM_HORIZON, partial batch failures, " \
+        "1 filter), polled every 0.5 s" in text
     assert "  SweeperFunction: rate(1 minute) -> every 10 s locally" in text
     assert "  ReconcilerFunction: cron(15 3 * * ? *) -> every 300 s locally" in text
     assert "  DeadLetterQueue -> DeadLetterFunction (batch 10, partial batch failures), polled every 0.5 s" in text

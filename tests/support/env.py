@@ -24,6 +24,7 @@ TEST_ENV = {
     "BILLING_RATE_LIMIT_INTERNAL_PER_MIN": "200",
     "BILLING_RATE_LIMIT_ADMIN_PER_MIN": "30",
     "WORK_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/WorkQueue",
+    "WEBHOOK_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/WebhookQueue",
     "BILLING_RETRY_BASE_SECONDS": "30",
     "BILLING_MAX_WORK_ATTEMPTS": "6",
     "NOWPAYMENTS_IPN_SECRET": "test-nowpayments-ipn-secret-0123456789",

@@ -25,7 +25,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 
-from billing_core.api import auth, contract, errors
+from billing_core.api import auth, contract, errors, origin
 from billing_core.api.models.common import ResponseModel
 from billing_core.kernel import ids, settings
 from billing_core.kernel.context import Caller, Context
@@ -33,6 +33,7 @@ from billing_core.kernel.errors import (
     BadRequest,
     BillingError,
     Forbidden,
+    InsufficientCredit,
     InvalidInput,
     NotFound,
     PayloadTooLarge,
@@ -141,11 +142,19 @@ def _validation_details(exc: RequestValidationError) -> dict[str, Any]:
     return errors.proxy(422, "VALIDATION_ERROR", "request is invalid", {"errors": problems})
 
 
+def actionable(exc: BillingError, event: dict[str, Any] | None) -> BillingError:
+    """An insufficient-credit refusal says where to pay (details.topUpUrl, always present)."""
+    if isinstance(exc, InsufficientCredit) and "topUpUrl" not in exc.details:
+        exc.details["topUpUrl"] = origin.top_up_url(event)
+    return exc
+
+
 def _resolver(route_source: Router) -> APIGatewayRestResolver:
     app = APIGatewayRestResolver(enable_validation=True)
 
     @app.exception_handler(BillingError)
     def _refused(exc: BillingError) -> Response[str]:
+        actionable(exc, app.current_event.raw_event)
         logger.info("request refused", extra={"code": exc.code, "status": errors.status_of(exc)})
         return _as_response(errors.of(exc))
 
@@ -242,6 +251,7 @@ def handler(route_source: Router, *, auth_kind: str | None, parse_body: bool = T
                 rate.charge_standalone()  # a 429 was counted already; a 5xx did nothing to count
             return response
         except BillingError as exc:
+            actionable(exc, event)
             logger.info("request refused", extra={"code": exc.code, "status": errors.status_of(exc)})
             return errors.of(exc)
         except Exception:

@@ -62,6 +62,20 @@ class Settings(BaseModel):
     topup_success_url: str = Field("", alias="TOPUP_SUCCESS_URL")
     topup_cancel_url: str = Field("", alias="TOPUP_CANCEL_URL")
 
+    # Actionable 402s: where to pay (else the billing page on the API's own origin) and where to
+    # upgrade a plan (a quota 402 names it only when set).
+    topup_url: str = Field("", alias="BILLING_TOPUP_URL", max_length=2000)
+    upgrade_url: str = Field("", alias="BILLING_UPGRADE_URL", max_length=2000)
+
+    # Outbound event webhooks (outbound.*). Production delivers to public https URLs only; the
+    # local stack allows http and loopback targets (devserver.runner), nothing else does.
+    webhook_queue_url: str = Field("", alias="WEBHOOK_QUEUE_URL")
+    webhook_timeout_seconds: float = Field(5.0, alias="BILLING_WEBHOOK_TIMEOUT_SECONDS", gt=0, le=30)
+    webhook_allow_http: bool = Field(False, alias="BILLING_WEBHOOK_ALLOW_HTTP")
+    webhook_allow_loopback: bool = Field(False, alias="BILLING_WEBHOOK_ALLOW_LOOPBACK")
+    webhook_allow_private: bool = Field(False, alias="BILLING_WEBHOOK_ALLOW_PRIVATE")
+    low_balance_micro: int = Field(1_000_000, alias="BILLING_LOW_BALANCE_MICRO", ge=0, le=10**18)
+
     def require(self, *fields: str) -> Settings:
         """Fail (at cold start) unless each named secret or value is set."""
         missing = [self._env_name(name) for name in fields if not _present(getattr(self, name))]

@@ -65,6 +65,17 @@ def _original(res: Reservation, req_hash: str) -> Reserved:
 # -- reserve ----------------------------------------------------------------------------------
 
 
+def insufficient(account_id: str, pool_id: str, *, available: int, required: int) -> InsufficientCredit:
+    """The 402 a caller can act on: how much is needed, how much there is, what is missing. (The
+    edge adds `topUpUrl`, where to pay: the core does not know the API's origin.)"""
+    have = max(available, 0)
+    return InsufficientCredit(
+        "insufficient credit for this reservation",
+        details={"accountId": account_id, "poolId": pool_id, "availableMicro": money.fmt(have),
+                 "requestedMicro": money.fmt(required), "requiredMicro": money.fmt(required),
+                 "shortfallMicro": money.fmt(required - have)})
+
+
 def reserve(ctx: Context, *, account_id: str, pool_id: str, estimate: int, reservation_id: str | None,
             ttl_seconds: int | None) -> Reserved:
     if ids.is_system_account(account_id):
@@ -90,10 +101,7 @@ def reserve(ctx: Context, *, account_id: str, pool_id: str, estimate: int, reser
             existing = store.get(rid)
             if existing is not None:
                 return _original(existing, req_hash)
-            raise InsufficientCredit(
-                "insufficient credit for this reservation",
-                details={"accountId": account_id, "poolId": pool_id,
-                         "availableMicro": money.fmt(max(available, 0)), "requestedMicro": money.fmt(estimate)})
+            raise insufficient(account_id, pool_id, available=available, required=estimate)
         if len(plan) > MAX_LOTS_PER_RESERVATION:
             raise InvalidInput("this reservation would span too many credit lots; reserve less at once",
                                code="TOO_MANY_LOTS")

@@ -155,6 +155,9 @@ def _refusal(view: OrgView, quota: str, requested: Mapping[str, int], usage: Map
         "periodStart": view.period.start,
         "periodEnd": view.period.end,
     }
+    upgrade = settings.get().upgrade_url
+    if upgrade:
+        details["upgradeUrl"] = upgrade
     if canceled:
         return QuotaExceeded(f"billing for org {view.state.org_id} is canceled; no new usage is accepted",
                              code="BILLING_CANCELED", details=details)

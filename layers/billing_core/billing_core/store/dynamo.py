@@ -285,6 +285,20 @@ def put_item(table: str, item: Mapping[str, Any], *, condition: str | None = Non
     return True
 
 
+def delete_item(table: str, key: Mapping[str, Any], *, condition: str | None = None) -> bool:
+    """A single DeleteItem; False (instead of raising) when the condition is false."""
+    from botocore.exceptions import ClientError
+
+    kwargs = _expr({"TableName": table, "Key": to_item(key)}, condition, None, None)
+    try:
+        _send("delete_item", **kwargs)
+    except ClientError as exc:
+        if _code(exc) == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
 # -- reads ------------------------------------------------------------------------------------
 
 

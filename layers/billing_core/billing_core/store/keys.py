@@ -187,6 +187,31 @@ def grantee_key(campaign_id: str, account_id: str) -> dict[str, str]:
     return {"pk": campaign_pk(campaign_id), "sk": f"{GRANTEE_PREFIX}{account_id}"}
 
 
+# Outbound events (BillingTable) ---------------------------------------------------------------
+
+WEBHOOKS_PK = "WEBHOOKS"  # every endpoint in one partition: the dispatcher reads them with one Query
+ENDPOINT_PREFIX = "ENDPOINT#"
+
+
+def endpoint_key(endpoint_id: str) -> dict[str, str]:
+    return {"pk": WEBHOOKS_PK, "sk": f"{ENDPOINT_PREFIX}{endpoint_id}"}
+
+
+ALERTS_SK = "ALERTS"  # an account's own alert settings (low-balance threshold)
+LOW_BALANCE_PREFIX = "LOWBAL#"
+
+
+def alerts_key(account_id: str) -> dict[str, str]:
+    """Outside the BAL# prefix: balance reads and the reconciler's lot checks never see it."""
+    return {"pk": account_pk(account_id), "sk": ALERTS_SK}
+
+
+def low_balance_key(account_id: str, pool_id: str) -> dict[str, str]:
+    """Whether a pool was last seen below its threshold, and how many times it crossed: the
+    once-per-crossing memory of balance.low."""
+    return {"pk": account_pk(account_id), "sk": f"{LOW_BALANCE_PREFIX}{pool_id}"}
+
+
 # LedgerTable --------------------------------------------------------------------------------
 
 def entry_pk(account_id: str, shard_seed: str | None = None) -> str:

@@ -23,7 +23,7 @@ from billing_core.store import work as store
 from billing_core.work.model import STATUSES, WorkItem
 
 __all__ = ["STATUSES", "NeedsReview", "RetryLater", "WorkItem", "attempt", "dismiss", "enqueue", "operation",
-           "replay"]
+           "replay", "submit"]
 
 Operation = Callable[[dict[str, Any]], dict[str, Any]]
 _operations: dict[str, Operation] = {}
@@ -87,6 +87,24 @@ def enqueue(operation_name: str, payload: dict[str, Any], *, reference: str, err
         # between the put and the send). A duplicate message costs one idempotent attempt.
         queues.send(settings.get().work_queue_url, {"itemId": item_id}, delay_seconds=delay)
     return current
+
+
+def submit(operation_name: str, payload: dict[str, Any], *, reference: str, queue_url: str) -> tuple[WorkItem, bool]:
+    """Work to run now, not a failure to retry: a pending item with no attempt yet, and a message
+    without delay. The same reference twice is one item (True: this call created it); its message
+    is sent again only while it was never attempted (the first send may have been lost), so a
+    duplicate costs at most one more attempt of an idempotent operation."""
+    if operation_name not in _operations:
+        raise ValueError(f"unknown operation {operation_name}")
+    item_id = item_id_for(operation_name, reference)
+    now_iso = clock.iso(clock.now())
+    item = WorkItem(item_id=item_id, operation=operation_name, status="pending", attempts=0, created_at=now_iso,
+                    updated_at=now_iso, payload=payload, reference=reference, next_retry_at=now_iso)
+    created = store.create(item, now_iso)
+    current = item if created else load(item_id)
+    if current.status == "pending" and current.attempts == 0:
+        queues.send(queue_url, {"itemId": item_id})
+    return current, created
 
 
 def load(item_id: str) -> WorkItem:

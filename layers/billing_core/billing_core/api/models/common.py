@@ -148,3 +148,4 @@ class ResponseModel(BaseModel):
     def of(cls, result: Any) -> Any:
         """The wire body (a dict) of a core result."""
         return cls.model_validate(result).model_dump(mode="json")
+

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import (
+    BaseModel,
     ConfigDict,
     Field,
     StrictInt,
@@ -239,3 +241,34 @@ class PricingResponse(ResponseModel):
     rates: list[dict[str, Any]]
     tiers: list[dict[str, Any]]
     source: Literal["config", "defaults"]
+
+
+# -- documented errors ----------------------------------------------------------------------------
+
+
+class InsufficientCreditDetails(BaseModel):
+    """402 INSUFFICIENT_CREDIT (live mode): what is missing and where to pay."""
+
+    accountId: str
+    poolId: str
+    availableMicro: str = Field(description="What the pool can spend now (never below 0), micro-units.")
+    requiredMicro: str = Field(description="What the reservation needs (the estimate), micro-units.")
+    shortfallMicro: str = Field(description="requiredMicro - availableMicro: the least top-up that lets it through.")
+    requestedMicro: str = Field(description="The same as requiredMicro (kept for existing callers).")
+    topUpUrl: str = Field(description="Where the account's user can pay: BILLING_TOPUP_URL when configured, else the "
+                                      "billing page's top-up on the API's own origin (<origin>/billing#topup).")
+
+
+class InsufficientCreditError(BaseModel):
+    code: Literal["INSUFFICIENT_CREDIT"]
+    message: str
+    details: InsufficientCreditDetails
+
+
+class InsufficientCreditResponse(BaseModel):
+    error: InsufficientCreditError
+
+
+INSUFFICIENT_CREDIT_402: dict[int, OpenAPIResponse] = {402: {
+    "description": "Insufficient credit (live mode): details say how much is missing and where to pay.",
+    "content": {"application/json": {"model": InsufficientCreditResponse}}}}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 
 from billing_core.api.models.common import Identifier, Micro, RequestModel, ResponseModel, Timestamp
@@ -213,3 +214,36 @@ class OrgBillingResponse(ResponseModel):
     seats: int
     updated_at: str | None
     updated_by: str | None
+
+
+# -- documented errors ----------------------------------------------------------------------------
+
+
+class QuotaExceededDetails(BaseModel):
+    """402 QUOTA_EXCEEDED (or BILLING_CANCELED, limit 0): the quota this request would cross."""
+
+    quotaType: Literal["tokens", "runs", "seats"]
+    currentUsage: int
+    limit: int
+    requested: int
+    billingStatus: str
+    planSlug: str
+    periodStart: str
+    periodEnd: str
+    upgradeUrl: str | None = Field(None, description="Where to upgrade the plan; present only when "
+                                                     "BILLING_UPGRADE_URL is configured.")
+
+
+class QuotaExceededError(BaseModel):
+    code: Literal["QUOTA_EXCEEDED", "BILLING_CANCELED"]
+    message: str
+    details: QuotaExceededDetails
+
+
+class QuotaExceededResponse(BaseModel):
+    error: QuotaExceededError
+
+
+QUOTA_EXCEEDED_402: dict[int, OpenAPIResponse] = {402: {
+    "description": "The org's monthly limit would be crossed (hard limits), or its billing is canceled.",
+    "content": {"application/json": {"model": QuotaExceededResponse}}}}
