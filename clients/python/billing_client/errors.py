@@ -248,7 +248,7 @@ CODES: dict[str, type[BillingError]] = {
     "NOT_FOUND": NotFound, "ROUTE_NOT_FOUND": NotFound, "RESERVATION_NOT_FOUND": ReservationNotFound,
     "TOPUP_NOT_FOUND": NotFound, "UNKNOWN_ORDER": NotFound, "PLAN_NOT_FOUND": NotFound,
     "CAMPAIGN_NOT_FOUND": NotFound, "WORK_ITEM_NOT_FOUND": NotFound, "NO_RECONCILIATION_YET": NotFound,
-    "WEBHOOK_ENDPOINT_NOT_FOUND": NotFound,
+    "WEBHOOK_ENDPOINT_NOT_FOUND": NotFound, "ASSET_NOT_FOUND": NotFound,
     # 409
     "CONFLICT": Conflict, "IDEMPOTENCY_KEY_REUSED": IdempotencyConflict, "ALREADY_FINALIZED": AlreadyFinalized,
     "RESERVATION_RELEASED": ReservationReleased, "RESERVATION_EXPIRED": ReservationExpired,
