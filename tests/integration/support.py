@@ -37,23 +37,73 @@ T = TypeVar("T")
 
 @contextlib.contextmanager
 def worker_pool(workers: int = 8) -> Iterator[tuple[Any, Any]]:
-    """(engine, runner): the serialized moto server with the template's tables and queues, seeded
+    """(engine, runner): the serialized moto server with the template's queues and tables (or, on
+    DynamoDB Local, the tables there: support.Engines), seeded
     like a new deployment, and `workers` spawned Lambda worker processes (one invocation each at a
     time) with the test environment. Concurrency tests interleave requests through it."""
-    from devserver.engine import serialized_engine
     from devserver.runner import WorkerPoolRunner
     from tests.conftest import TEST_ENV
 
     environ = {k: v for k, v in TEST_ENV.items() if not k.startswith("AWS_")}
-    with serialized_engine(template=TEMPLATE) as engine:
+    with engines() as engine:
         runner = WorkerPoolRunner(TEMPLATE, workers=workers, moto_url=engine.url, environ=environ,
-                                  secrets={k: TEST_ENV[k] for k in SECRET_NAMES}, log_errors=True)
+                                  secrets={k: TEST_ENV[k] for k in SECRET_NAMES}, log_errors=True,
+                                  dynamodb_url=engine.dynamodb_url)
         runner.start()
         try:
             runner.call("billing_core.ledger.bootstrap:seed")
             yield engine, runner
         finally:
             runner.stop()
+
+
+def engine_name() -> str:
+    """The DynamoDB engine of this test run: BILLING_LOCAL_ENGINE (moto unless it says dynamodb-local)."""
+    from devserver.dynamodb_local import selected_engine
+
+    return selected_engine()
+
+
+class Engines:
+    """The servers of one test: moto's (SQS, and DynamoDB unless the run is on DynamoDB Local)
+    and, on DynamoDB Local, its URL. `client(service)` reaches where that service lives."""
+
+    def __init__(self, moto: Any, dynamodb_url: str | None) -> None:
+        self.moto = moto
+        self.url = moto.url
+        self.dynamodb_url = dynamodb_url
+
+    def client(self, service: str = "dynamodb") -> Any:
+        if service == "dynamodb" and self.dynamodb_url is not None:
+            from devserver.dynamodb_local import shared_instance
+
+            return shared_instance().client()
+        return self.moto.client(service)
+
+    def environment(self) -> dict[str, str]:
+        """The endpoint variables of a process that should use these servers."""
+        env = {"AWS_ENDPOINT_URL": self.url}
+        if self.dynamodb_url is not None:
+            env["AWS_ENDPOINT_URL_DYNAMODB"] = self.dynamodb_url
+        return env
+
+
+@contextlib.contextmanager
+def engines() -> Iterator[Engines]:
+    """Moto's serialized server with the template's queues, and the template's tables, empty, on
+    the engine of this run (moto's server, or this process's DynamoDB Local)."""
+    from devserver import dynamodb_local
+    from devserver.engine import serialized_engine
+
+    with serialized_engine() as engine:
+        engine.create_queues(TEMPLATE)
+        if engine_name() == dynamodb_local.DYNAMODB_LOCAL:
+            local = dynamodb_local.shared_instance()
+            local.reset(TEMPLATE)
+            yield Engines(engine, local.url)
+        else:
+            engine.create_tables(TEMPLATE)
+            yield Engines(engine, None)
 
 
 def together(calls: list[Callable[[], T]]) -> list[T]:
@@ -100,12 +150,22 @@ def scan(client: Any, table: str) -> list[dict[str, Any]]:
 
 
 def snapshot_in_process() -> dict[tuple[str, str, str], str]:
-    """Every item of both tables of the in-process moto (raw attribute values), except the
+    """Every item of both tables of the in-process backend (raw attribute values), except the
     per-minute rate counters, which count requests by design.
 
-    Read from moto's backend rather than through Scan: moto serializes scan responses slowly
-    (~50 ms for a few dozen items) and the hostile-input table takes two snapshots per case.
-    moto is pinned (devserver.engine refuses any other version)."""
+    On moto, read from moto's backend rather than through Scan: moto serializes scan responses
+    slowly (~50 ms for a few dozen items) and the hostile-input table takes two snapshots per
+    case (moto is pinned: devserver.engine refuses any other version). DynamoDB Local is scanned."""
+    if engine_name() != "moto":
+        from billing_core.store import dynamo
+
+        state = {}
+        for table in ("BillingTable", "LedgerTable"):
+            for item in scan(dynamo.client(), table):
+                pk, sk = item["pk"]["S"], item["sk"]["S"]
+                if not pk.startswith("RATE#"):
+                    state[(table, pk, sk)] = json.dumps(item, sort_keys=True)
+        return state
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.dynamodb.models import dynamodb_backends
 

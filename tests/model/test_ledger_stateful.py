@@ -198,10 +198,25 @@ def _backend_table(name: str) -> Any:
     return dynamodb_backends[DEFAULT_ACCOUNT_ID][os.environ["AWS_DEFAULT_REGION"]].get_table(name)
 
 
+def _on_dynamodb_local() -> bool:
+    from devserver.dynamodb_local import DYNAMODB_LOCAL, selected_engine
+
+    return selected_engine() == DYNAMODB_LOCAL
+
+
 def _backend_items(name: str) -> list[dict[str, Any]]:
     from billing_core.store import dynamo
 
     from devserver.engine import MOTO_LOCK
+
+    if _on_dynamodb_local():  # a real server: Scan is quick there
+        items, kwargs = [], {"TableName": name, "ConsistentRead": True}
+        while True:
+            page = dynamo.client().scan(**kwargs)
+            items += [dynamo.from_item(i) for i in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     with MOTO_LOCK:
         return [dynamo.from_item(i.to_json()["Attributes"]) for i in _backend_table(name).all_items()]  # type: ignore[misc]
@@ -210,6 +225,11 @@ def _backend_items(name: str) -> list[dict[str, Any]]:
 def _backend_item(name: str, pk: str, sk: str) -> dict[str, Any]:
     from billing_core.store import dynamo
     from moto.dynamodb.models.dynamo_type import DynamoType
+
+    if _on_dynamodb_local():
+        found = dynamo.get(name, {"pk": pk, "sk": sk})
+        assert found is not None, (name, pk, sk)
+        return found
 
     from devserver.engine import MOTO_LOCK
 
@@ -242,7 +262,13 @@ class LedgerMachine(RuleBasedStateMachine):
             dynamo.reset_client()
             config.invalidate()
             clock.reset()
-            create_tables(dynamo.client(), TEMPLATE)
+            if _on_dynamodb_local():  # this process's DynamoDB Local, its tables emptied
+                from devserver import dynamodb_local
+
+                os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb_local.shared_instance().url
+                dynamodb_local.reset_tables(dynamo.client(), TEMPLATE)
+            else:
+                create_tables(dynamo.client(), TEMPLATE)
             bootstrap.seed()
         except BaseException:
             self.teardown()
@@ -273,6 +299,7 @@ class LedgerMachine(RuleBasedStateMachine):
         try:
             self.mock.stop()
         finally:
+            os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
             dynamo.reset_client()
             config.invalidate()
             clock.reset()
