@@ -10,7 +10,8 @@ documented semantics, not from the core's helpers:
   by the next mint) and unbacked holds (the part of pending soft reservations no lot backs; both
   count against availability, the holds also as reserved); the ledger entries, by type and amount;
 * reservations: request, mode, status, allocations and the original responses (idempotency);
-* revenue shares: floor(bps * finalized / 10,000) per system account for each soft/live finalize.
+* revenue shares: floor(bps * finalized / 10,000) per system account for each soft/live finalize,
+  carried by the finalize entry (`revenueShares`).
 
 After every step the raw tables must match the model (every lot conserves its original and has
 nothing negative, total minted = sum of originals, debt and holds, reservation statuses and allocations,
@@ -65,8 +66,6 @@ MODES = ("shadow", "soft", "live")
 SOURCE_TYPES = ("deposit", "grant", "campaign", "admin_mint")
 # The documented revenue shares: basis points of each finalized amount, and their entry types.
 SHARES = {"sys-foundation": 1000, "sys-commons": 500, "sys-community-pool": 250}
-SHARE_TYPES = {"sys-foundation": "revenue_share", "sys-commons": "commons_contribution",
-               "sys-community-pool": "revenue_share"}
 DEFAULT_TTL = 300
 TTLS = (None, 1, 30, 300, 600, 86_400)
 LOT_EXPIRIES = (None, None, 1, 30, 120, 300, 1_000, 90_000)  # whole seconds after the current second
@@ -814,13 +813,13 @@ class LedgerMachine(RuleBasedStateMachine):
         shares: dict[str, dict[str, int]] = defaultdict(dict)
         for item in _backend_items(settings.get().ledger_table):
             account = item["accountId"]
-            if account in SHARES:
-                assert item["entryType"] == SHARE_TYPES[account], item
-                assert item["pk"].startswith(f"ACCT#{account}#S"), item  # sharded system partitions
-                assert account not in shares[item["reservationId"]], item
-                shares[item["reservationId"]][account] = item["amountMicro"]
-                continue
+            assert account not in SHARES, item  # system accounts' shares ride on the finalize entries
             assert item["pk"] == f"ACCT#{account}", item
+            for system, share in (item.get("revenueShares") or {}).items():
+                assert item["entryType"] == "finalize", item  # soft/live finalizes only
+                assert share == {"basisPoints": SHARES[system], "amountMicro": share["amountMicro"]}, item
+                assert system not in shares[item["reservationId"]], item
+                shares[item["reservationId"]][system] = share["amountMicro"]
             count[(account, item["poolId"], item["entryType"])] += 1
             amount[(account, item["poolId"], item["entryType"])] += item["amountMicro"]
         assert count == self.expected.count, (count, self.expected.count)

@@ -18,9 +18,7 @@ from pydantic import (
 
 from billing_core.api.models.common import (
     IdempotencyKey,
-    Identifier,
     Micro,
-    MicroOrZero,
     PoolId,
     PositiveMicro,
     Reason,
@@ -29,27 +27,18 @@ from billing_core.api.models.common import (
     SignedMicro,
     Timestamp,
 )
+from billing_core.api.models.reservations import (  # noqa: F401 - re-exported: the ledger's wire shapes
+    FinalizeRequest,
+    FinalizeResponse,
+    ReleaseRequest,
+    ReleaseResponse,
+    ReserveRequest,
+    ReserveResponse,
+)
 from billing_core.kernel import money
 from billing_core.ledger.model import Mode, SourceType
 
 # -- requests -----------------------------------------------------------------------------------
-
-
-class ReserveRequest(RequestModel):
-    accountId: Identifier
-    poolId: PoolId = "general"
-    estimatedCostMicro: PositiveMicro
-    reservationId: Identifier | None = None
-    ttlSeconds: StrictInt | None = Field(default=None, ge=1, le=86_400)
-
-
-class FinalizeRequest(RequestModel):
-    reservationId: Identifier
-    actualCostMicro: MicroOrZero
-
-
-class ReleaseRequest(RequestModel):
-    reservationId: Identifier
 
 
 class MintRequest(RequestModel):
@@ -88,30 +77,6 @@ class RevenueSharesRequest(RequestModel):
 
 
 # -- responses ----------------------------------------------------------------------------------
-
-
-class ReserveResponse(ResponseModel):
-    reservation_id: str
-    reserved_micro: Micro
-    expires_at: str
-    billing_mode: Mode
-
-
-class FinalizeResponse(ResponseModel):
-    reservation_id: str
-    finalized_micro: Micro
-    released_micro: Micro
-    overrun_micro: Micro
-    billing_mode: Mode
-    finalized_at: str
-
-
-class ReleaseResponse(ResponseModel):
-    reservation_id: str
-    status: Literal["released"]
-    released_micro: Micro
-    billing_mode: Mode
-    released_at: str
 
 
 class LotResponse(ResponseModel):
