@@ -80,7 +80,7 @@ def main() -> None:
     say(f"== Cost: one million reserve+finalize pairs, on demand, {cost.REGION} list prices of {cost.PRICES_DATE} ==")
     say(f"   (docs/pricing.md) DynamoDB {wcu_pair} WRU + {rru_pair:g} RRU per pair; Lambda 2 requests at "
         f"{shapes['reserve'].memory_mb} MB {shapes['reserve'].architecture}, billed duration = measured handler "
-        f"median wall time (in-process moto, no network: a floor) {priced['durations_ms']}; "
+        f"median ({timing.CLOCK} clock; in-process moto, no network: a floor) {priced['durations_ms']}; "
         "API Gateway REST 2 requests")
     say(f"   usd_per_million_pairs {priced['usd']:.2f} = DynamoDB {priced['dynamodb_usd']:.2f} + Lambda compute "
         f"{priced['lambda_compute_usd']:.2f} + Lambda requests {priced['lambda_requests_usd']:.2f} + API Gateway "
