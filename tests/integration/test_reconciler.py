@@ -381,7 +381,14 @@ class TestMixedWorkload:
             assert found == whats, result["driftedAccounts"]
         else:  # an adjustment moves the original (credit) or consumed/debt (debit): either way named
             assert found & {"original", "consumed", "debt"} and "balance" in found
-        assert all(v["ok"] for v in result["systemRevenue"].values())  # shares are entries of their own
+        # A finalize entry carries its revenue shares: deleting it loses exactly those, and the
+        # system revenue check names each of them; any other entry leaves system revenue whole.
+        lost = {name: share["amountMicro"] for name, share in (victim.get("revenueShares") or {}).items()}
+        for name, figures in result["systemRevenue"].items():
+            if name in lost:
+                assert figures["ok"] is False and figures["differenceMicro"] == str(-lost[name]), figures
+            else:
+                assert figures["ok"] is True, figures
 
     def test_a_deleted_revenue_share_is_a_system_revenue_mismatch(self, world, emitted):
         aws = world[0]
