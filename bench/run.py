@@ -26,6 +26,7 @@ import time
 import backend
 import calls
 import cold_start
+import cost
 import finalize_cost
 import harness
 import overhead
@@ -33,7 +34,7 @@ import timing
 import wcu
 from harness import say
 
-GOALS = {"calls": {"reserve": 2, "finalize": 2, "balance": 1, "history_page": 1},
+GOALS = {"calls": {"reserve": 2, "finalize": 2, "balance": 1, "history_page": 1}, "wcu_per_pair": 20,
          "handler_overhead_ratio": 1.5, "cold_start_ratio": 1.25, "finalize_cost_ratio_10k_vs_100": 1.2}
 
 
@@ -67,9 +68,33 @@ def main() -> None:
     cold, cold_lean = cold_start.measure_cold_start()
     elapsed = time.perf_counter() - started
 
+    wcu_pair = wcu_totals["reserve"] + wcu_totals["finalize"]
+    rru_pair = wcu.READS.get("reserve", 1) + wcu.READS.get("finalize", 1)
+    shapes = {op: cost.function_shape(harness.TEMPLATE, fn) for op, fn in
+              (("reserve", "ReserveFunction"), ("finalize", "FinalizeFunction"))}
+    priced = cost.usd_per_million_pairs(wcu=wcu_pair, rru=rru_pair, durations_ms=overhead.DURATIONS_MS,
+                                        shapes=shapes)
+    arm = cost.usd_per_million_pairs(wcu=wcu_pair, rru=rru_pair, durations_ms=overhead.DURATIONS_MS,
+                                     shapes=shapes, architecture="arm64")
+    say()
+    say(f"== Cost: one million reserve+finalize pairs, on demand, {cost.REGION} list prices of {cost.PRICES_DATE} ==")
+    say(f"   (docs/pricing.md) DynamoDB {wcu_pair} WRU + {rru_pair:g} RRU per pair; Lambda 2 requests at "
+        f"{shapes['reserve'].memory_mb} MB {shapes['reserve'].architecture}, billed duration = measured handler "
+        f"median ({timing.CLOCK} clock; in-process moto, no network: a floor) {priced['durations_ms']}; "
+        "API Gateway REST 2 requests")
+    say(f"   usd_per_million_pairs {priced['usd']:.2f} = DynamoDB {priced['dynamodb_usd']:.2f} + Lambda compute "
+        f"{priced['lambda_compute_usd']:.2f} + Lambda requests {priced['lambda_requests_usd']:.2f} + API Gateway "
+        f"{priced['api_gateway_usd']:.2f}")
+    slower = {k: v + 20 for k, v in overhead.DURATIONS_MS.items()}  # 2 calls x 10 ms each
+    networked = cost.usd_per_million_pairs(wcu=wcu_pair, rru=rru_pair, shapes=shapes, durations_ms=slower)
+    say(f"   informational: on arm64 {arm['usd']:.2f}; with 10 ms of DynamoDB latency per call added to the "
+        f"durations: {networked['usd']:.2f}")
+
     say()
     say("== Goals ==")
     missed = []
+    if wcu_pair > GOALS["wcu_per_pair"]:
+        missed.append(f"wcu per pair = {wcu_pair} > {GOALS['wcu_per_pair']}")
     for op, goal in GOALS["calls"].items():
         if ddb_calls[op] > goal:
             missed.append(f"ddb_calls.{op} = {ddb_calls[op]} > {goal}: see the call sequence above")
@@ -97,8 +122,12 @@ def main() -> None:
         "ddb_calls": ddb_calls,
         "ddb_calls_other": other_calls,
         "wcu": wcu_totals,
+        "wcu_per_pair": wcu_pair,
+        "usd_per_million_pairs": priced["usd"],
+        "usd_per_million_pairs_detail": priced,
         "handler_overhead_ratio": round(overhead_ratio, 3),
         "cold_start_ratio": round(cold, 3),
+        **cold_start.OUTSIDE,
         "finalize_cost_ratio_10k_vs_100": round(cost_ratio, 3),
     }), flush=True)
 

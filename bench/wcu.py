@@ -3,6 +3,7 @@ touches is read before and after it (with a side client), and priced by bench/ca
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import capacity
@@ -63,6 +64,22 @@ def _transaction_cost(actions: list[dict[str, Any]], indexes: dict) -> list[capa
             for a in actions]
 
 
+READS: dict[str, float] = {}  # read request units of each operation of the last live pair
+
+
+def _read_units(responses: dict[str, dict[str, Any]]) -> float:
+    """Read request units of the reads a request made: a strongly consistent read costs one unit
+    per 4 KB of the items it returned (rounded up, at least one)."""
+    total = 0.0
+    for op in ("Query", "GetItem"):
+        response = responses.get(op)
+        if response is None:
+            continue
+        items = response.get("Items") or ([response["Item"]] if response.get("Item") else [])
+        total += max(1, math.ceil(sum(capacity.item_size(i) for i in items) / 4096))
+    return total
+
+
 def measure_wcu(client: Any) -> dict[str, int]:
     import boto3
 
@@ -79,11 +96,14 @@ def measure_wcu(client: Any) -> dict[str, int]:
         pair(token)  # warm
         rid = new_reservation_id()
         out = {}
-        with Recorder(client, on_params=capture.on_params):
+        with Recorder(client, on_params=capture.on_params) as rec:
             expect("reserve", reserve_body(rid), 201, token=token)
             out["reserve"] = _transaction_cost(capture.finish(), indexes)
+            READS["reserve"] = _read_units(rec.responses)
+            rec.responses.clear()
             expect("finalize", finalize_body(rid), 200, token=token)
             out["finalize"] = _transaction_cost(capture.finish(), indexes)
+            READS["finalize"] = _read_units(rec.responses)
         return out
 
     live = one_pair()

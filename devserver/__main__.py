@@ -1,6 +1,8 @@
 """`python -m devserver`: the whole billing API on 127.0.0.1:${BILLING_LOCAL_PORT:-3000}.
 
-No Docker, no AWS account: moto in this process, the template's functions in worker
+No Docker, no AWS account: moto in this process (DynamoDB and SQS; with
+BILLING_LOCAL_ENGINE=dynamodb-local, DynamoDB is Amazon DynamoDB Local in a java child process,
+installed on first use), the template's functions in worker
 processes, SAM CLI's API Gateway emulation in front, and the background work moto does not do
 (the template's schedules on local timers, its SQS triggers as pollers; devserver.background).
 Ctrl-C or SIGTERM stops everything.
@@ -18,6 +20,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from devserver.dynamodb_local import DynamoDBLocalError
 from devserver.engine import MotoVersionError
 from devserver.gateway import SamCliVersionError
 from devserver.runner import DEFAULT_WORKERS, LambdaInvocationError
@@ -45,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="dev only: give acct-demo credit, two weeks of charges and usage, in live mode (devserver.demo)",
     )
-    parser.add_argument("--ready-file", help="write {url, motoUrl, pid} as JSON here once serving")
+    parser.add_argument("--ready-file",
+                        help="write {url, motoUrl, dynamodbUrl, engine, pid} as JSON here once serving")
     parser.add_argument("--quiet", action="store_true", help="no banner")
     return parser
 
@@ -65,8 +69,8 @@ def banner(stack: LocalStack, *, demo: dict[str, Any] | None = None) -> str:
     queues = getattr(stack, "queues", None) or {}
     lines = [
         f"Billing API (local, dev only) at {url}",
-        f"  DynamoDB emulation (moto) at {stack.moto_url}, tables: {', '.join(stack.tables) or '-'}",
-        f"  SQS emulation (same server), queues: {', '.join(queues) or '-'}",
+        _engine_line(stack),
+        f"  SQS emulation (moto) at {stack.moto_url}, queues: {', '.join(queues) or '-'}",
         f"  {stack.workers} Lambda worker processes; seed: {stack.seed or 'skipped'}",
         "",
     ]
@@ -112,6 +116,18 @@ def banner(stack: LocalStack, *, demo: dict[str, Any] | None = None) -> str:
     lines += _billing_page_lines(stack, demo)
     lines += ["", "Ctrl-C to stop."]
     return "\n".join(lines)
+
+
+def _engine_line(stack: LocalStack) -> str:
+    tables = ", ".join(stack.tables) or "-"
+    if getattr(stack, "engine_name", "moto") == "dynamodb-local":
+        line = f"  DynamoDB: Amazon DynamoDB Local at {stack.dynamodb_url} (BILLING_LOCAL_ENGINE), tables: {tables}"
+    else:
+        line = f"  DynamoDB emulation (moto) at {stack.moto_url}, tables: {tables}"
+    faults = getattr(stack, "faults", "")
+    if faults:
+        line += f"\n  Injecting DynamoDB faults: {faults} (BILLING_LOCAL_FAULTS; each logged as 'injected fault')"
+    return line
 
 
 def _billing_page_lines(stack: LocalStack, demo: dict[str, Any] | None) -> list[str]:
@@ -160,7 +176,8 @@ def _background_lines(stack: LocalStack) -> list[str]:
 def _write_ready_file(path: str, stack: LocalStack) -> None:
     target = Path(path)
     tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps({"url": stack.url, "motoUrl": stack.moto_url, "pid": os.getpid()}))
+    tmp.write_text(json.dumps({"url": stack.url, "motoUrl": stack.moto_url, "dynamodbUrl": stack.dynamodb_url,
+                               "engine": stack.engine_name, "pid": os.getpid()}))
     os.replace(tmp, target)
 
 
@@ -194,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     except LambdaInvocationError as exc:
         print(f"devserver: seeding with {args.seed} failed: {exc}. Use --no-seed to start empty.", file=sys.stderr)
         return 1
-    except (OSError, SamCliVersionError, MotoVersionError, ValueError) as exc:  # ValueError: TemplateError, a knob
+    except (OSError, SamCliVersionError, MotoVersionError, DynamoDBLocalError,
+            ValueError) as exc:  # ValueError: TemplateError, a knob, BILLING_LOCAL_ENGINE, BILLING_LOCAL_FAULTS
         print(f"devserver: cannot start: {exc}", file=sys.stderr)
         return 1
     try:

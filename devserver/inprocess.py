@@ -1,6 +1,11 @@
-"""A fresh billing backend inside this process: patched moto (item-level transaction rollback,
-serialized), the template's tables and queues, seeded like a new deployment (shadow mode). The
-one setup shared by the tests and the benchmark; the caller sets the environment first.
+"""A fresh billing backend inside this process: the template's tables and queues, seeded like a
+new deployment (shadow mode). The one setup shared by the tests and the benchmark; the caller
+sets the environment first.
+
+DynamoDB is the engine BILLING_LOCAL_ENGINE names (devserver.dynamodb_local.selected_engine):
+patched in-process moto (item-level transaction rollback, serialized) by default, or this
+process's DynamoDB Local (started on first use, its tables emptied for each backend). SQS is
+always in-process moto.
 
 The queues are named by their logical ids, so under mock_aws (account 123456789012) WorkQueue's
 URL is https://sqs.<region>.amazonaws.com/123456789012/WorkQueue: what WORK_QUEUE_URL says in
@@ -13,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from devserver import dynamodb_local
 from devserver.engine import apply_moto_patches
 from devserver.template import DEFAULT_TEMPLATE, create_queues, create_tables
 
@@ -33,9 +39,14 @@ def billing_backend(template: str | Path = DEFAULT_TEMPLATE) -> Iterator[Any]:
         clock.reset()
 
     apply_moto_patches()
-    with mock_aws():
+    local = dynamodb_local.shared_instance() if dynamodb_local.selected_engine() == dynamodb_local.DYNAMODB_LOCAL \
+        else None
+    with mock_aws(), (dynamodb_local.endpoint_environment(local.url) if local else contextlib.nullcontext()):
         reset()
-        create_tables(dynamo.client(), template)
+        if local is not None:
+            dynamodb_local.reset_tables(dynamo.client(), template)
+        else:
+            create_tables(dynamo.client(), template)
         create_queues(queues.client(), template)
         bootstrap.seed()
         try:

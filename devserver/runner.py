@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
+from devserver import faults as fault_injection
 from devserver.engine import ACCESS_KEY, REGION, SECRET_KEY
 from devserver.invoke import load_module
 from devserver.template import DEFAULT_TEMPLATE, FunctionSpec, function_specs
@@ -64,6 +65,7 @@ def function_environment(
     environ: Mapping[str, str] | None = None,
     secrets: Mapping[str, str] | None = None,
     queue_urls: Mapping[str, str] | None = None,
+    dynamodb_url: str | None = None,
 ) -> dict[str, str]:
     """The complete os.environ a local invocation of `spec` runs with.
 
@@ -74,7 +76,8 @@ def function_environment(
     queue's URL from `queue_urls`, as !Ref of a queue is its URL on AWS), local values
     (secrets, BILLING_CONFIG_CACHE_SECONDS=0, no tracing), the developer's own BILLING_*/
     POWERTOOLS_*/ENABLE_BILLING_* variables, and finally the emulation's endpoint and
-    credentials, which nothing overrides.
+    credentials, which nothing overrides (`dynamodb_url`, when DynamoDB is another engine than
+    moto's server, as AWS_ENDPOINT_URL_DYNAMODB: botocore's per-service endpoint).
     """
     from samcli.local.lambdafn.env_vars import EnvironmentVariables
 
@@ -123,6 +126,8 @@ def function_environment(
     )
     if moto_url:
         env["AWS_ENDPOINT_URL"] = moto_url
+    if dynamodb_url:
+        env["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb_url
     return env
 
 
@@ -271,7 +276,8 @@ def _captured_output() -> Iterator[io.StringIO]:
             result.write(sink.read().decode("utf-8", "replace"))
 
 
-def _worker_main(conn: Any, specs: dict[str, FunctionSpec], envs: dict[str, dict[str, str]]) -> None:
+def _worker_main(conn: Any, specs: dict[str, FunctionSpec], envs: dict[str, dict[str, str]],
+                 faults: fault_injection.FaultSpec | None = None, serial: int = 0) -> None:
     """Entry point of a worker process: serve invocations from `conn` until told to stop."""
     import signal
 
@@ -279,6 +285,8 @@ def _worker_main(conn: Any, specs: dict[str, FunctionSpec], envs: dict[str, dict
     for layer_dir in dict.fromkeys(d for spec in specs.values() for d in spec.layer_dirs):
         if layer_dir not in sys.path:
             sys.path.insert(0, layer_dir)
+    if faults:
+        fault_injection.install(faults, serial)
     environment = _Environment(specs, envs)
     conn.send(("ready", os.getpid()))
     while True:
@@ -290,7 +298,11 @@ def _worker_main(conn: Any, specs: dict[str, FunctionSpec], envs: dict[str, dict
             return
         kind, args = message[0], message[1:]
         if kind == "invoke":
-            reply = environment.invoke(*args)
+            fault_injection.activate(True)  # faults hit invocations, never the stack's seeding
+            try:
+                reply = environment.invoke(*args)
+            finally:
+                fault_injection.activate(False)
         elif kind == "call":
             reply = environment.call(*args)
         else:
@@ -304,6 +316,14 @@ def _worker_main(conn: Any, specs: dict[str, FunctionSpec], envs: dict[str, dict
 
 
 # -- the pool --------------------------------------------------------------------------------
+
+
+def faults_from_environment(environ: Mapping[str, str]) -> fault_injection.FaultSpec:
+    return fault_injection.from_environment(environ)
+
+
+def faults_spec(text: str, environ: Mapping[str, str]) -> fault_injection.FaultSpec:
+    return fault_injection.parse(text, environ.get(fault_injection.SEED_ENV))
 
 
 @dataclass(eq=False)
@@ -334,6 +354,8 @@ class WorkerPoolRunner:
         cold_start_grace: float = 20.0,
         log_errors: bool = True,
         queue_urls: Mapping[str, str] | None = None,
+        dynamodb_url: str | None = None,
+        faults: str | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be >= 1")
@@ -346,9 +368,14 @@ class WorkerPoolRunner:
         environ = dict(os.environ if environ is None else environ)
         self.secrets = dict(dev_secrets(environ) if secrets is None else secrets)
         self.queue_urls = dict(queue_urls or {})
+        self.dynamodb_url = dynamodb_url
+        # Fault injection (devserver.faults): from the argument, else BILLING_LOCAL_FAULTS.
+        self.faults = faults_from_environment(environ) if faults is None else faults_spec(faults, environ)
+        self._spawned = 0
         self.envs = {
             name: function_environment(
-                spec, moto_url=moto_url, environ=environ, secrets=self.secrets, queue_urls=self.queue_urls
+                spec, moto_url=moto_url, environ=environ, secrets=self.secrets, queue_urls=self.queue_urls,
+                dynamodb_url=dynamodb_url,
             )
             for name, spec in self.functions.items()
         }
@@ -362,9 +389,12 @@ class WorkerPoolRunner:
 
     def _spawn(self) -> _Worker:
         parent, child = self._context.Pipe()
+        with self._lock:
+            self._spawned += 1
+            serial = self._spawned
         process = self._context.Process(
             target=_worker_main,
-            args=(child, self.functions, self.envs),
+            args=(child, self.functions, self.envs, self.faults, serial),
             name="devserver-lambda-worker",
             daemon=True,
         )

@@ -1,7 +1,12 @@
 """The whole local stack in one object: emulation, tables, queues, seed, Lambda workers, API
 gateway, background jobs.
 
-Start order matters: the engine first (its URL goes into every function's environment), then
+DynamoDB runs on the engine BILLING_LOCAL_ENGINE names: `moto` (default: the serialized,
+patched moto server that also serves SQS) or `dynamodb-local` (Amazon DynamoDB Local, installed
+on first use, devserver.dynamodb_local; SQS stays on moto). BILLING_LOCAL_FAULTS injects
+DynamoDB's failure modes into the functions' calls on either (devserver.faults).
+
+Start order matters: the engines first (their URLs go into every function's environment), then
 the tables and queues (the queues' URLs go into the environment too: !Ref WorkQueue), then the
 workers, then the seed (run in a worker, with a function's environment, exactly as the deployed
 bootstrap custom resource would run it), then the HTTP front door, and last the background jobs
@@ -15,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from devserver import dynamodb_local
 from devserver.background import BackgroundJobs
 from devserver.engine import Engine
 from devserver.gateway import Gateway, check_sam_cli_version
@@ -57,7 +63,9 @@ class LocalStack:
         self.background_enabled = background
         self.environ = dict(os.environ if environ is None else environ)
         self.secrets = dev_secrets(self.environ)
+        self.engine_name = dynamodb_local.selected_engine(self.environ)
         self.engine: Engine | None = None
+        self.dynamodb: dynamodb_local.DynamoDBLocal | None = None
         self.runner: WorkerPoolRunner | None = None
         self.gateway: Gateway | None = None
         self.background: BackgroundJobs | None = None
@@ -69,7 +77,11 @@ class LocalStack:
         try:
             # The emulation stays on loopback whatever --host the API is served on.
             self.engine = Engine("127.0.0.1", self.moto_port).start()
-            self.tables = self.engine.create_tables(self.template)
+            if self.engine_name == dynamodb_local.DYNAMODB_LOCAL:
+                self.dynamodb = dynamodb_local.DynamoDBLocal("127.0.0.1").start()
+                self.tables = self.dynamodb.create_tables(self.template)
+            else:
+                self.tables = self.engine.create_tables(self.template)
             self.queues = self.engine.create_queues(self.template)
             self.runner = WorkerPoolRunner(
                 self.template,
@@ -78,6 +90,7 @@ class LocalStack:
                 environ=self.environ,
                 secrets=self.secrets,
                 queue_urls=self.queues,
+                dynamodb_url=self.dynamodb.url if self.dynamodb is not None else None,
             ).start()
             if self.seed:
                 self.seed_result = self.runner.call(self.seed)
@@ -112,6 +125,9 @@ class LocalStack:
         if self.engine is not None:
             self.engine.stop()
             self.engine = None
+        if self.dynamodb is not None:
+            self.dynamodb.stop()
+            self.dynamodb = None
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -128,3 +144,12 @@ class LocalStack:
     def moto_url(self) -> str:
         assert self.engine is not None, "stack not started"
         return self.engine.url
+
+    @property
+    def dynamodb_url(self) -> str:
+        """Where DynamoDB is served: DynamoDB Local's URL, or moto's."""
+        return self.dynamodb.url if self.dynamodb is not None else self.moto_url
+
+    @property
+    def faults(self) -> str:
+        return self.runner.faults.text() if self.runner is not None else ""

@@ -87,10 +87,14 @@ def table_definitions(template: str | Path = DEFAULT_TEMPLATE) -> dict[str, dict
     return tables
 
 
-def create_tables(dynamodb_client: Any, template: str | Path = DEFAULT_TEMPLATE) -> list[str]:
-    """Create every template table with `dynamodb_client` (server endpoint or mock_aws); return names."""
+def create_tables(dynamodb_client: Any, template: str | Path = DEFAULT_TEMPLATE, *,
+                  only: set[str] | None = None) -> list[str]:
+    """Create every template table (or those named in `only`) with `dynamodb_client` (server
+    endpoint, mock_aws or DynamoDB Local); return names."""
     names = []
     for name, spec in table_definitions(template).items():
+        if only is not None and name not in only:
+            continue
         kwargs = {k: v for k, v in spec.items() if k != "TimeToLive"}
         dynamodb_client.create_table(**kwargs)
         ttl = spec.get("TimeToLive")

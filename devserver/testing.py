@@ -35,12 +35,15 @@ class StackStartError(RuntimeError):
 
 
 class StackProcess:
-    """A running `python -m devserver` child: .url, .moto_url, .secrets, .token(), .stop()."""
+    """A running `python -m devserver` child: .url, .moto_url, .dynamodb_url, .engine, .secrets,
+    .token(), .stop()."""
 
     def __init__(self, process: subprocess.Popen, info: dict[str, Any], log_path: Path, environ: dict) -> None:
         self.process = process
         self.url: str = info["url"]
         self.moto_url: str = info["motoUrl"]
+        self.dynamodb_url: str = info.get("dynamodbUrl") or info["motoUrl"]
+        self.engine: str = info.get("engine") or "moto"
         self.log_path = log_path
         self.environ = environ
         self.secrets = dev_secrets(environ)

@@ -51,3 +51,22 @@ def tokens() -> type[Tokens]:
 @pytest.fixture
 def api(aws: Any) -> Api:
     return Api()
+
+
+# Suites whose every case is answered by the HTTP edge before the engine matters (tokens, body
+# and field validation): `make test` runs them on moto only, not again on DynamoDB Local.
+EDGE_ONLY = ("tests/integration/test_auth_matrix.py", "tests/integration/test_hostile_input.py",
+             "tests/e2e/test_e2e_auth.py", "tests/e2e/test_e2e_hostile_input.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    from devserver.dynamodb_local import MOTO, selected_engine
+
+    if selected_engine() == MOTO:
+        return
+    kept, skipped = [], []
+    for item in items:
+        (skipped if item.nodeid.split("::")[0] in EDGE_ONLY else kept).append(item)
+    if skipped:
+        config.hook.pytest_deselected(items=skipped)
+        items[:] = kept

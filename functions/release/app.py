@@ -2,7 +2,7 @@
 
 from aws_lambda_powertools.event_handler import Response
 from billing_core.api import edge
-from billing_core.api.models.ledger import ReleaseRequest, ReleaseResponse
+from billing_core.api.models.reservations import ReleaseRequest, ReleaseResponse
 from billing_core.kernel.errors import Conflict, Forbidden, NotFound
 from billing_core.ledger import reservations
 

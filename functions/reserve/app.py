@@ -2,7 +2,7 @@
 
 from aws_lambda_powertools.event_handler import Response
 from billing_core.api import edge
-from billing_core.api.models.ledger import INSUFFICIENT_CREDIT_402, ReserveRequest, ReserveResponse
+from billing_core.api.models.reservations import INSUFFICIENT_CREDIT_402, ReserveRequest, ReserveResponse
 from billing_core.kernel.errors import Conflict, InvalidInput
 from billing_core.ledger import reservations
 

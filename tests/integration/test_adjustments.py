@@ -144,7 +144,7 @@ def test_refund_is_an_audited_debit(api: Any, tokens: Any, admin: str):
 
 
 def test_revenue_shares_apply_to_new_reservations(api: Any, tokens: Any, admin: str, aws: Any):
-    from tests.support.tables import ledger
+    from tests.support.tables import revenue_shares
 
     api.set_mode("live", token=admin)
     api.mint("acct-shares", 10_000_000, token=admin)
@@ -158,8 +158,7 @@ def test_revenue_shares_apply_to_new_reservations(api: Any, tokens: Any, admin: 
         api.call("finalize", {"reservationId": res["reservationId"], "actualCostMicro": "1000000"}, token=svc)
 
     def shares_of(rid: str) -> dict[str, int]:
-        return {e["accountId"]: e["amountMicro"] for e in ledger(aws)
-                if e.get("reservationId") == rid and e["entryType"] in ("revenue_share", "commons_contribution")}
+        return revenue_shares(aws, rid)
 
     assert shares_of(old["reservationId"])["sys-foundation"] == 100_000  # priced when reserved
     assert shares_of(new["reservationId"]) == {"sys-foundation": 200_000}

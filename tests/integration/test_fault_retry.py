@@ -4,11 +4,13 @@ request; the retry must answer with the original success and the money must move
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from typing import Any
 
 import pytest
-from billing_core.api.models.ledger import FinalizeResponse, LotResponse, ReleaseResponse, ReserveResponse
+from billing_core.api.models.ledger import LotResponse
+from billing_core.api.models.reservations import FinalizeResponse, ReleaseResponse, ReserveResponse
 from billing_core.kernel import clock
 from billing_core.ledger import reservations
 from billing_core.ledger.model import Minted
@@ -16,7 +18,7 @@ from billing_core.store import dynamo
 from billing_core.store import reservations as reservation_store
 from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
 
-from tests.support.tables import entries_for, ledger, lot_totals, lots, reservation
+from tests.support.tables import entries_for, ledger, lot_totals, lots, reservation, revenue_shares
 
 ACCOUNT = "acct-fault"
 SVC = "svc-fault"
@@ -135,7 +137,8 @@ def test_finalize_retry_after_lost_response(api, tokens, live, fault, aws):
     totals = lot_totals(aws, ACCOUNT)
     assert (totals["available"], totals["reserved"], totals["consumed"]) == (900_000, 0, 100_000)
     kinds = Counter(e["entryType"] for e in entries_for(aws, rid))
-    assert kinds == {"reserve": 1, "finalize": 1, "revenue_share": 2, "commons_contribution": 1}
+    assert kinds == {"reserve": 1, "finalize": 1}  # the finalize entry carries the revenue shares
+    assert revenue_shares(aws, rid) == {"sys-foundation": 10_000, "sys-commons": 5_000, "sys-community-pool": 2_500}
     other = api.call("finalize", {"reservationId": rid, "actualCostMicro": "100001"}, token=svc)
     assert (other.status, other.code) == (409, "ALREADY_FINALIZED")
 
@@ -187,3 +190,55 @@ def test_mint_retry_after_lost_response(api, tokens, live, fault, aws):
     assert len(deposits) == 1 and deposits[0]["amountMicro"] == 5_000_000
     balance = api.call("balance", token=tokens.user("acct-fault-mint"))
     assert balance.body["totalAvailableMicro"] == "5000000"
+
+
+class SentTwice:
+    """botocore's own retry after a lost answer: the next TransactWriteItems is applied, its
+    answer lost, and the very same request (same ClientRequestToken) sent again, whose answer the
+    caller gets. DynamoDB (and DynamoDB Local) answer the re-send from the token; moto applies it
+    again, so the transaction's own conditions must refuse it and the request still answer."""
+
+    def __init__(self, client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.original = client.transact_write_items
+        self.armed = False
+        monkeypatch.setattr(client, "transact_write_items", self)
+
+    def __call__(self, **kwargs: Any) -> Any:
+        if self.armed:
+            self.armed = False
+            kwargs.setdefault("ClientRequestToken", uuid.uuid4().hex)  # as botocore fills it
+            self.original(**kwargs)
+        return self.original(**kwargs)
+
+
+@pytest.mark.parametrize("body", [{"deltaMicro": "-250000"}, {"deltaMicro": "400000"}, {"balanceMicro": "100"}],
+                         ids=["debit", "credit", "set"])
+def test_keyless_adjust_resent_by_the_sdk_applies_once(api, tokens, live, aws, monkeypatch, body):
+    admin = tokens.admin("ops-fault-adjust")
+    sent = SentTwice(aws, monkeypatch)
+
+    sent.armed = True
+    reply = api.call("adjust", {**body, "reason": "resent"}, token=admin, path={"accountId": ACCOUNT})
+
+    assert reply.status == 200, reply.body
+    assert reply.body["previousBalanceMicro"] == "1000000"
+    expected = int(body.get("balanceMicro") or 1_000_000 + int(body["deltaMicro"]))
+    assert reply.body["newBalanceMicro"] == str(expected)
+    assert api.call("balance", token=tokens.user(ACCOUNT)).body["totalAvailableMicro"] == str(expected)
+    adjustments = [e for e in ledger(aws) if e["accountId"] == ACCOUNT and e["entryType"] == "adjustment"]
+    assert [e["entryId"] for e in adjustments] == [reply.body["entryId"]]
+
+
+def test_keyless_mint_resent_by_the_sdk_applies_once(api, tokens, live, aws, monkeypatch):
+    admin = tokens.admin("ops-fault-mint-keyless")
+    sent = SentTwice(aws, monkeypatch)
+
+    sent.armed = True
+    reply = api.call("mint", {"amountMicro": "700000", "sourceType": "grant", "description": "no key"},
+                     token=admin, path={"accountId": "acct-fault-keyless"})
+
+    assert reply.status == 201, reply.body
+    assert [lot["lotId"] for lot in lots(aws, "acct-fault-keyless")] == [reply.body["lotId"]]
+    assert lot_totals(aws, "acct-fault-keyless")["available"] == 700_000
+    deposits = [e for e in ledger(aws) if e["accountId"] == "acct-fault-keyless" and e["entryType"] == "deposit"]
+    assert len(deposits) == 1

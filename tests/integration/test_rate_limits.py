@@ -16,7 +16,8 @@ import pytest
 from billing_core.kernel import clock
 
 from devserver.invoke import LambdaContext, event
-from tests.support.env import ROOT, TEMPLATE, TEST_ENV
+from tests.support.engines import engines
+from tests.support.env import ROOT, TEST_ENV
 from tests.support.handlers import handler_module
 from tests.support.tables import entries_for, ledger, lot_totals, lots, reservation, scan
 from tests.support.tokens import Tokens
@@ -185,12 +186,10 @@ def test_limit_holds_across_two_fresh_handler_instances(funded, aws, tokens):
 def test_limit_holds_across_two_processes(tokens):
     """Two Lambda execution environments (processes) against one DynamoDB (the serialized
     engine): 220 requests of one service, interleaved, stop at exactly 200."""
-    from devserver.engine import serialized_engine
-
     now = time.time()
     offset = math.floor(now / 60) * 60 + 61 - now  # both processes at second 1 of the next minute
-    with serialized_engine(template=TEMPLATE) as engine:
-        env = {**TEST_ENV, "AWS_ENDPOINT_URL": engine.url, "BILLING_CONFIG_CACHE_SECONDS": "5"}
+    with engines() as engine:
+        env = {**TEST_ENV, **engine.environment(), "BILLING_CONFIG_CACHE_SECONDS": "5"}
         context = multiprocessing.get_context("spawn")
         with context.Pool(2, initializer=worker_init, initargs=(env, offset)) as pool:
             svc = Tokens.internal("svc-rate-procs")

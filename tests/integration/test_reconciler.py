@@ -194,6 +194,13 @@ def bump(client: Any, lot: dict[str, Any], expression: str, values: dict[str, in
                        ExpressionAttributeValues={k: {"N": str(v)} for k, v in values.items()})
 
 
+def drop_share(client: Any, entry: dict[str, Any], system: str) -> None:
+    """Remove one system account's share from a finalize entry's revenueShares."""
+    Undo.remember(client, "LedgerTable", entry)
+    client.update_item(TableName="LedgerTable", Key={"pk": {"S": entry["pk"]}, "sk": {"S": entry["sk"]}},
+                       UpdateExpression="REMOVE revenueShares.#s", ExpressionAttributeNames={"#s": system})
+
+
 def delete_entry(client: Any, entry: dict[str, Any]) -> None:
     Undo.remember(client, "LedgerTable", entry)
     client.delete_item(TableName="LedgerTable", Key={"pk": {"S": entry["pk"]}, "sk": {"S": entry["sk"]}})
@@ -286,13 +293,13 @@ class TestMixedWorkload:
         assert result["reservationsChecked"] == len(reservations) > 15
         assert result["errors"] == [] and result["manualReviewItems"] == 0
 
-        # System revenue: every share, over all 16 shards, equals what the finalized charges imply.
+        # System revenue: every share the finalize entries carry equals what the finalized charges imply.
         expected = ops.expected_revenue()
         assert expected["sys-foundation"] > 0
         in_ledger: dict[str, int] = {}
         for entry in ledger(aws):
-            if entry["entryType"] in ("revenue_share", "commons_contribution"):
-                in_ledger[entry["accountId"]] = in_ledger.get(entry["accountId"], 0) + entry["amountMicro"]
+            for name, share in (entry.get("revenueShares") or {}).items():
+                in_ledger[name] = in_ledger.get(name, 0) + share["amountMicro"]
         for name, amount in expected.items():
             figures = result["systemRevenue"][name]
             assert figures["ok"] is True, figures
@@ -377,12 +384,20 @@ class TestMixedWorkload:
             assert found == whats, result["driftedAccounts"]
         else:  # an adjustment moves the original (credit) or consumed/debt (debit): either way named
             assert found & {"original", "consumed", "debt"} and "balance" in found
-        assert all(v["ok"] for v in result["systemRevenue"].values())  # shares are entries of their own
+        # A finalize entry carries its revenue shares: deleting it loses exactly those, and the
+        # system revenue check names each of them; any other entry leaves system revenue whole.
+        lost = {name: share["amountMicro"] for name, share in (victim.get("revenueShares") or {}).items()}
+        for name, figures in result["systemRevenue"].items():
+            if name in lost:
+                assert figures["ok"] is False and figures["differenceMicro"] == str(-lost[name]), figures
+            else:
+                assert figures["ok"] is True, figures
 
     def test_a_deleted_revenue_share_is_a_system_revenue_mismatch(self, world, emitted):
         aws = world[0]
-        share = next(e for e in ledger(aws) if e["entryType"] == "commons_contribution")
-        delete_entry(aws, share)
+        finalize = next(e for e in ledger(aws) if "sys-commons" in (e.get("revenueShares") or {}))
+        share = finalize["revenueShares"]["sys-commons"]
+        drop_share(aws, finalize, "sys-commons")
 
         result = wire(core().run(actor="test"))
 

@@ -10,7 +10,8 @@ documented semantics, not from the core's helpers:
   by the next mint) and unbacked holds (the part of pending soft reservations no lot backs; both
   count against availability, the holds also as reserved); the ledger entries, by type and amount;
 * reservations: request, mode, status, allocations and the original responses (idempotency);
-* revenue shares: floor(bps * finalized / 10,000) per system account for each soft/live finalize.
+* revenue shares: floor(bps * finalized / 10,000) per system account for each soft/live finalize,
+  carried by the finalize entry (`revenueShares`).
 
 After every step the raw tables must match the model (every lot conserves its original and has
 nothing negative, total minted = sum of originals, debt and holds, reservation statuses and allocations,
@@ -65,8 +66,6 @@ MODES = ("shadow", "soft", "live")
 SOURCE_TYPES = ("deposit", "grant", "campaign", "admin_mint")
 # The documented revenue shares: basis points of each finalized amount, and their entry types.
 SHARES = {"sys-foundation": 1000, "sys-commons": 500, "sys-community-pool": 250}
-SHARE_TYPES = {"sys-foundation": "revenue_share", "sys-commons": "commons_contribution",
-               "sys-community-pool": "revenue_share"}
 DEFAULT_TTL = 300
 TTLS = (None, 1, 30, 300, 600, 86_400)
 LOT_EXPIRIES = (None, None, 1, 30, 120, 300, 1_000, 90_000)  # whole seconds after the current second
@@ -179,6 +178,12 @@ def _models() -> Any:
     return ledger
 
 
+def _reservation_models() -> Any:
+    from billing_core.api.models import reservations
+
+    return reservations
+
+
 def _ctx(kind: str, subject: str) -> Any:
     from billing_core.kernel.context import Caller, Context
 
@@ -198,10 +203,25 @@ def _backend_table(name: str) -> Any:
     return dynamodb_backends[DEFAULT_ACCOUNT_ID][os.environ["AWS_DEFAULT_REGION"]].get_table(name)
 
 
+def _on_dynamodb_local() -> bool:
+    from devserver.dynamodb_local import DYNAMODB_LOCAL, selected_engine
+
+    return selected_engine() == DYNAMODB_LOCAL
+
+
 def _backend_items(name: str) -> list[dict[str, Any]]:
     from billing_core.store import dynamo
 
     from devserver.engine import MOTO_LOCK
+
+    if _on_dynamodb_local():  # a real server: Scan is quick there
+        items, kwargs = [], {"TableName": name, "ConsistentRead": True}
+        while True:
+            page = dynamo.client().scan(**kwargs)
+            items += [dynamo.from_item(i) for i in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     with MOTO_LOCK:
         return [dynamo.from_item(i.to_json()["Attributes"]) for i in _backend_table(name).all_items()]  # type: ignore[misc]
@@ -210,6 +230,11 @@ def _backend_items(name: str) -> list[dict[str, Any]]:
 def _backend_item(name: str, pk: str, sk: str) -> dict[str, Any]:
     from billing_core.store import dynamo
     from moto.dynamodb.models.dynamo_type import DynamoType
+
+    if _on_dynamodb_local():
+        found = dynamo.get(name, {"pk": pk, "sk": sk})
+        assert found is not None, (name, pk, sk)
+        return found
 
     from devserver.engine import MOTO_LOCK
 
@@ -242,7 +267,13 @@ class LedgerMachine(RuleBasedStateMachine):
             dynamo.reset_client()
             config.invalidate()
             clock.reset()
-            create_tables(dynamo.client(), TEMPLATE)
+            if _on_dynamodb_local():  # this process's DynamoDB Local, its tables emptied
+                from devserver import dynamodb_local
+
+                os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb_local.shared_instance().url
+                dynamodb_local.reset_tables(dynamo.client(), TEMPLATE)
+            else:
+                create_tables(dynamo.client(), TEMPLATE)
             bootstrap.seed()
         except BaseException:
             self.teardown()
@@ -273,6 +304,7 @@ class LedgerMachine(RuleBasedStateMachine):
         try:
             self.mock.stop()
         finally:
+            os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
             dynamo.reset_client()
             config.invalidate()
             clock.reset()
@@ -456,7 +488,7 @@ class LedgerMachine(RuleBasedStateMachine):
         before = self.now
         result, error = _attempt(reservations.reserve, _ctx("internal", service), account_id=account, pool_id=pool,
                                  estimate=estimate, reservation_id=rid, ttl_seconds=ttl,
-                                 model=_models().ReserveResponse)
+                                 model=_reservation_models().ReserveResponse)
         if self.mode == "live" and available < estimate:
             event("reserve: live, refused")
             assert error == (402, "INSUFFICIENT_CREDIT"), (result, error, available, estimate)
@@ -521,7 +553,7 @@ class LedgerMachine(RuleBasedStateMachine):
             ttl = 600 if ttl != 600 else 30
         result, error = _attempt(reservations.reserve, _ctx("internal", service), account_id=account, pool_id=pool,
                                  estimate=estimate, reservation_id=r.rid, ttl_seconds=ttl,
-                                 model=_models().ReserveResponse)
+                                 model=_reservation_models().ReserveResponse)
         event(f"reserve retry: {variant}, {r.status}")
         if variant in ("same", "ttl_spelling"):
             assert error is None, (variant, error)
@@ -583,7 +615,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
         status = r.status
         result, error = _attempt(reservations.finalize, caller, reservation_id=r.rid, actual=actual,
-                                 model=_models().FinalizeResponse)
+                                 model=_reservation_models().FinalizeResponse)
         if status == "finalized":
             event(f"finalize again: {'same' if actual == r.actual else 'other'} amount")
             if actual == r.actual:
@@ -639,7 +671,8 @@ class LedgerMachine(RuleBasedStateMachine):
         from billing_core.ledger import reservations
 
         status = r.status
-        result, error = _attempt(reservations.release, caller, reservation_id=r.rid, model=_models().ReleaseResponse)
+        result, error = _attempt(reservations.release, caller, reservation_id=r.rid,
+                                 model=_reservation_models().ReleaseResponse)
         event(f"release: {status}")
         if status == "released":
             assert error is None, error
@@ -698,7 +731,7 @@ class LedgerMachine(RuleBasedStateMachine):
             result, error = _attempt(reservations.finalize, caller, reservation_id=r.rid, actual=actual)
         else:
             result, error = _attempt(reservations.release, caller, reservation_id=r.rid,
-                                     model=_models().ReleaseResponse)
+                                     model=_reservation_models().ReleaseResponse)
         assert error == (403, "NOT_RESERVATION_OWNER"), (op, r.status, result, error)
 
     @precondition(lambda self: self.res)
@@ -787,13 +820,13 @@ class LedgerMachine(RuleBasedStateMachine):
         shares: dict[str, dict[str, int]] = defaultdict(dict)
         for item in _backend_items(settings.get().ledger_table):
             account = item["accountId"]
-            if account in SHARES:
-                assert item["entryType"] == SHARE_TYPES[account], item
-                assert item["pk"].startswith(f"ACCT#{account}#S"), item  # sharded system partitions
-                assert account not in shares[item["reservationId"]], item
-                shares[item["reservationId"]][account] = item["amountMicro"]
-                continue
+            assert account not in SHARES, item  # system accounts' shares ride on the finalize entries
             assert item["pk"] == f"ACCT#{account}", item
+            for system, share in (item.get("revenueShares") or {}).items():
+                assert item["entryType"] == "finalize", item  # soft/live finalizes only
+                assert share == {"basisPoints": SHARES[system], "amountMicro": share["amountMicro"]}, item
+                assert system not in shares[item["reservationId"]], item
+                shares[item["reservationId"]][system] = share["amountMicro"]
             count[(account, item["poolId"], item["entryType"])] += 1
             amount[(account, item["poolId"], item["entryType"])] += item["amountMicro"]
         assert count == self.expected.count, (count, self.expected.count)

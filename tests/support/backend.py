@@ -8,7 +8,9 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from tests.support.engines import engine_name
 from tests.support.env import TEMPLATE
+from tests.support.tables import scan
 
 
 @contextlib.contextmanager
@@ -29,12 +31,22 @@ def in_process_moto(env: Mapping[str, str]) -> Iterator[Any]:
 
 
 def snapshot_in_process() -> dict[tuple[str, str, str], str]:
-    """Every item of both tables of the in-process moto (raw attribute values), except the
+    """Every item of both tables of the in-process backend (raw attribute values), except the
     per-minute rate counters, which count requests by design.
 
-    Read from moto's backend rather than through Scan: moto serializes scan responses slowly
-    (~50 ms for a few dozen items) and the hostile-input table takes two snapshots per case.
-    moto is pinned (devserver.engine refuses any other version)."""
+    On moto, read from moto's backend rather than through Scan: moto serializes scan responses
+    slowly (~50 ms for a few dozen items) and the hostile-input table takes two snapshots per
+    case (moto is pinned: devserver.engine refuses any other version). DynamoDB Local is scanned."""
+    if engine_name() != "moto":
+        from billing_core.store import dynamo
+
+        found = {}
+        for table in ("BillingTable", "LedgerTable"):
+            for item in scan(dynamo.client(), table):
+                pk, sk = item["pk"]["S"], item["sk"]["S"]
+                if not pk.startswith("RATE#"):
+                    found[(table, pk, sk)] = json.dumps(item, sort_keys=True)
+        return found
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.dynamodb.models import dynamodb_backends
 

@@ -66,6 +66,20 @@ def entries_for(client: Any, reservation_id: str) -> list[dict[str, Any]]:
     return [e for e in ledger(client) if e.get("reservationId") == reservation_id]
 
 
+def revenue_shares(client: Any, reservation_id: str) -> dict[str, int]:
+    """System account -> share of one finalized reservation, as the ledger records it: the
+    finalize entry's `revenueShares` (or, written by earlier deployments, one entry per share)."""
+    shares: dict[str, int] = {}
+    for entry in entries_for(client, reservation_id):
+        if entry["entryType"] in ("revenue_share", "commons_contribution"):
+            assert entry["accountId"] not in shares, entry
+            shares[entry["accountId"]] = entry["amountMicro"]
+        for account, share in (entry.get("revenueShares") or {}).items():
+            assert account not in shares, entry
+            shares[account] = share["amountMicro"]
+    return shares
+
+
 def reservation(client: Any, reservation_id: str) -> dict[str, Any] | None:
     item = client.get_item(TableName="BillingTable", ConsistentRead=True,
                            Key={"pk": {"S": f"RES#{reservation_id}"}, "sk": {"S": "RES"}}).get("Item")

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from devserver.invoke import event, invoke, reply
+from tests.support.engines import engines
 from tests.support.env import ROOT, TEMPLATE, TEST_ENV
 
 LAYER = ROOT / "layers" / "billing_core"
@@ -34,16 +35,17 @@ T = TypeVar("T")
 
 @contextlib.contextmanager
 def worker_pool(workers: int = 8) -> Iterator[tuple[Any, Any]]:
-    """(engine, runner): the serialized moto server with the template's tables and queues, seeded
-    like a new deployment, and `workers` spawned Lambda worker processes (one invocation each at a
-    time) with the test environment. Concurrency tests interleave requests through it."""
-    from devserver.engine import serialized_engine
+    """(engines, runner): the serialized moto server with the template's queues and tables (or, on
+    DynamoDB Local, the tables there: tests.support.engines), seeded like a new deployment, and
+    `workers` spawned Lambda worker processes (one invocation each at a time) with the test
+    environment. Concurrency tests interleave requests through it."""
     from devserver.runner import WorkerPoolRunner
 
     environ = {k: v for k, v in TEST_ENV.items() if not k.startswith("AWS_")}
-    with serialized_engine(template=TEMPLATE) as engine:
+    with engines() as engine:
         runner = WorkerPoolRunner(TEMPLATE, workers=workers, moto_url=engine.url, environ=environ,
-                                  secrets={k: TEST_ENV[k] for k in SECRET_NAMES}, log_errors=True)
+                                  secrets={k: TEST_ENV[k] for k in SECRET_NAMES}, log_errors=True,
+                                  dynamodb_url=engine.dynamodb_url)
         runner.start()
         try:
             runner.call("billing_core.ledger.bootstrap:seed")

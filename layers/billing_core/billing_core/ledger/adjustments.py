@@ -62,6 +62,7 @@ def change_balance(
     if original is not None:
         return original
     lifetime_paid, _ = account_store.lifetime_totals(account_id)  # informational; never moved here
+    scope, key, retention = idempotency.request_key(scope, idempotency_key)
     ceiling = settings.get().ceiling_micro
 
     def attempt() -> BalanceChanged:
@@ -108,8 +109,8 @@ def change_balance(
             created_at=now_iso, actor=ctx.actor, description=reason, lot_id=lot_id, metadata=metadata)))
         actions += list(extra_actions)
         try:
-            return idempotency.commit(actions, ctx, scope=scope, key=idempotency_key, req_hash=req_hash,
-                                      result=result)
+            return idempotency.commit(actions, ctx, scope=scope, key=key, req_hash=req_hash, result=result,
+                                      retention_seconds=retention)
         except dynamo.TransactionCancelled as cancelled:
             if cancelled.failed_tags("lot") or "pool" in cancelled.failed:
                 raise retry.Again("the pool moved under us") from cancelled

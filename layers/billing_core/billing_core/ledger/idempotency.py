@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -58,13 +59,25 @@ def replay(scope: str, key: str | None, req_hash: str, kind: type[T]) -> T | Non
     return _rebuild(kind, stored)
 
 
+def request_key(scope: str, key: str | None) -> tuple[str, str, int]:
+    """(scope, key, retention) of the record that makes this request exactly-once. Without the
+    caller's key the request gets one of its own, made once per request (not per attempt) and
+    kept a day: when botocore re-sends a transaction whose answer was lost after it committed (an
+    engine that ignores ClientRequestToken applies it again), the re-send is refused on that
+    record and the request answers what it committed, instead of moving the money twice."""
+    if key:
+        return scope, key, records.RETENTION_SECONDS
+    return f"{scope}-request", uuid.uuid4().hex, records.REQUEST_RETENTION_SECONDS
+
+
 def commit(actions: Sequence[dynamo.Action], ctx: Context, *, scope: str, key: str | None, req_hash: str,
-           result: T) -> T:
+           result: T, retention_seconds: int = records.RETENTION_SECONDS) -> T:
     """Commit a money move with its idempotency record (when keyed) and the caller's rate counter.
     A retry that lost the race on the record gets the original result; any other refusal
     propagates as TransactionCancelled for the caller to judge by tag."""
     if key:
-        actions = [*actions, records.record(scope, key, req_hash, dataclasses.asdict(result))]
+        actions = [*actions, records.record(scope, key, req_hash, dataclasses.asdict(result),
+                                            retention_seconds=retention_seconds)]
     try:
         transaction.commit(actions, ctx)
     except dynamo.TransactionCancelled as cancelled:

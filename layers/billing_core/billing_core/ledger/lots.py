@@ -91,6 +91,7 @@ def mint(
             return original
         raise InvalidInput("expiresAt must be in the future", code="EXPIRY_IN_PAST")
     lot_id = lot_id or f"lot_{uuid.uuid4().hex}"
+    scope, key, retention = idempotency.request_key(idempotency_scope, idempotency_key)
 
     def attempt() -> Minted:
         debt = lot_store.debt(account_id, pool_id)
@@ -108,8 +109,8 @@ def mint(
             *extra_actions,
         ]
         try:
-            return idempotency.commit(actions, ctx, scope=idempotency_scope, key=idempotency_key, req_hash=req_hash,
-                                      result=minted(lot))
+            return idempotency.commit(actions, ctx, scope=scope, key=key, req_hash=req_hash, result=minted(lot),
+                                      retention_seconds=retention)
         except dynamo.TransactionCancelled as cancelled:
             if "debt" in cancelled.failed:
                 raise retry.Again("the pool's debt changed") from cancelled

@@ -159,6 +159,7 @@ class Entry:
     lot_id: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     shard_seed: str | None = None  # system accounts: spreads their entries over shard partitions
+    revenue_shares: dict[str, dict[str, int]] | None = None  # finalize: system account -> bps, amount
 
 
 # -- results ------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Reservations: hold an estimate before expensive work, then finalize with the actual cost.
 
 reserve   available -> reserved across lots in draw-down order, and a pending reservation.
-finalize  reserved -> consumed (the cost) and reserved -> available (the rest), revenue shares.
+finalize  reserved -> consumed (the cost) and reserved -> available (the rest); the finalize entry
+          carries the revenue shares (ledger.revenue).
 release   reserved -> available for all of it.
 expire    the same as release, for a pending reservation past its expiry. The expiry time is
           authoritative: finalize and release expire a stale reservation themselves, before any
@@ -261,9 +262,8 @@ def finalize(ctx: Context, *, reservation_id: str, actual: int) -> Finalized:
             amount=charged, entry_id=f"{reservation_id}:finalize", created_at=now_iso, actor=ctx.actor,
             description="finalize", reservation_id=reservation_id,
             metadata={"actualCostMicro": actual, "releasedMicro": released, "overrunMicro": overrun,
-                      "debtMicro": debt})))
-        if res.mode != "shadow":
-            actions += [entry_store.put(e) for e in revenue.shares(res, charged, now_iso, ctx.actor)]
+                      "debtMicro": debt},
+            revenue_shares=(revenue.distribution(res, charged) or None) if res.mode != "shadow" else None)))
         _leave_pending(actions, ctx)
         observability.count("Finalizations")
         if overrun:

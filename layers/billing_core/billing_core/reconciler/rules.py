@@ -22,9 +22,11 @@
    before `cutoff`): per (account, pool) the reserve entries match the reservations made (count,
    Σ estimate, Σ backed), the finalize entries the finalized ones (count, Σ charged, Σ debt), the
    release/expire entries the released/expired ones (count, Σ estimate).
-4. System accounts: Σ revenue_share/commons_contribution entries over all 16 shard partitions
-   == Σ over finalized soft/live reservations of money.share(charged, bps) with the bps
-   snapshot the reservation carries (entries of zero are never written, and none are counted).
+4. System accounts: Σ of their shares == Σ over finalized soft/live reservations of
+   money.share(charged, bps) with the bps snapshot the reservation carries (shares of zero are
+   never written, and none are counted). A share is an entry of a finalize's `revenueShares`
+   (ledger.revenue), or, written by earlier deployments, a revenue_share/commons_contribution
+   entry in one of the system account's 16 shard partitions.
 """
 
 from __future__ import annotations
@@ -347,6 +349,15 @@ def lot_violation(account_id: str, pool_id: str, lot: Mapping[str, Any], problem
         account_id=account_id, lot_id=lot_id if lot_id is None else str(lot_id), pool_id=pool_id, sk=lot.get("sk"),
         original_micro=amount("original"), available_micro=amount("available"), reserved_micro=amount("reserved"),
         consumed_micro=amount("consumed"), problem=problem)
+
+
+def revenue_carried(entry: Mapping[str, Any]) -> list[tuple[str, int]]:
+    """(system account, share) a finalize entry carries in its `revenueShares`."""
+    carried = entry.get("revenueShares")
+    if not isinstance(carried, Mapping):
+        return []
+    return [(system, int_or_zero(share.get("amountMicro") if isinstance(share, Mapping) else None))
+            for system, share in sorted(carried.items())]
 
 
 def revenue_owed(res: Mapping[str, Any], charged: int) -> list[tuple[str, int]]:

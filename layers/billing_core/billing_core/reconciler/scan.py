@@ -130,17 +130,21 @@ class Scan:
             else:
                 self.error(f"unreadable ledger entry {store.text(raw, 'pk')} {store.text(raw, 'sk')}")
             return
-        if entry.get("entryType") in rules.REVENUE_TYPES:
-            amount = rules.int_or_zero(entry.get("amountMicro"))
-            self.revenue_total[account][0] += amount
-            self.revenue_total[account][1] += 1
-            self.revenue_shards[account].add(entry["pk"])
-            if entry.get("createdAt", "~") < self.cutoff:
-                self.revenue_checked[account][0] += amount
-                self.revenue_checked[account][1] += 1
+        if entry.get("entryType") in rules.REVENUE_TYPES:  # one share per entry (earlier deployments)
+            self.revenue_share(account, rules.int_or_zero(entry.get("amountMicro")), entry)
             return
+        for system, share in rules.revenue_carried(entry):  # a finalize carrying its distribution
+            self.revenue_share(system, share, entry)
         rules.apply_entry(self.pools[(account, pool)], entry, self.cutoff)
         rules.apply_lifetime(self.accounts[account], entry)
+
+    def revenue_share(self, system: str, amount: int, entry: Mapping[str, Any]) -> None:
+        self.revenue_total[system][0] += amount
+        self.revenue_total[system][1] += 1
+        self.revenue_shards[system].add(entry["pk"])  # partitions holding its shares
+        if entry.get("createdAt", "~") < self.cutoff:
+            self.revenue_checked[system][0] += amount
+            self.revenue_checked[system][1] += 1
 
     # results --------------------------------------------------------------------------------
 

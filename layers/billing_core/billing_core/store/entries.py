@@ -1,8 +1,13 @@
 """Ledger entry items (LedgerTable): append-only, newest first per account.
 
-Entries are only ever Put with attribute_not_exists, never updated or deleted. The by-pool and
-by-type indexes let a filtered page be one Query instead of a filtered scan; system accounts'
-revenue shares live in shard partitions and stay out of both indexes (two writes fewer each).
+Entries are only ever Put with attribute_not_exists, never updated or deleted. The by-pool index
+serves every pool filter. The by-type index serves type filters for the types that are rare in
+an account's history (deposits, adjustments, releases, ...); the two written on every
+reserve/finalize pair (reserve, finalize and their shadow forms) stay out of it, one index write
+each fewer, and a filter on one of them reads the account's partition with a filter (they make
+up most of it, so a page fills in one or two reads). System accounts' revenue shares written by
+earlier deployments live in shard partitions, in neither index; a finalize now carries its
+shares itself (`revenueShares`, ledger.revenue).
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from billing_core.store import dynamo, keys
 
 BY_POOL = "by-pool"
 BY_TYPE = "by-type"
+# Not in by-type: the entries of every reserve/finalize pair (filtered from the account's partition).
+UNINDEXED_TYPES = frozenset({"reserve", "finalize", "shadow_reserve", "shadow_finalize"})
 
 
 def _table() -> str:
@@ -28,11 +35,13 @@ def put(entry: Entry) -> dynamo.Action:
         "pk": keys.entry_pk(entry.account_id, entry.shard_seed),
         "sk": keys.entry_sk(entry.created_at, entry.entry_id),
         "poolPk": keys.pool_pk(entry.account_id, entry.pool_id) if indexed else None,
-        "typePk": keys.type_pk(entry.account_id, entry.entry_type) if indexed else None,
+        "typePk": keys.type_pk(entry.account_id, entry.entry_type)
+        if indexed and entry.entry_type not in UNINDEXED_TYPES else None,
         "entryId": entry.entry_id, "accountId": entry.account_id, "poolId": entry.pool_id,
         "entryType": entry.entry_type, "amountMicro": entry.amount, "actor": entry.actor,
         "description": entry.description, "reservationId": entry.reservation_id, "lotId": entry.lot_id,
         "metadata": entry.metadata or None, "createdAt": entry.created_at,
+        "revenueShares": entry.revenue_shares or None,
     }
     return dynamo.put(_table(), item, tag=f"entry:{entry.entry_id}", condition="attribute_not_exists(sk)")
 
@@ -48,8 +57,9 @@ def from_item(item: dict[str, Any]) -> Entry:
 
 def history(account_id: str, *, pool_id: str | None, entry_type: str | None, limit: int,
             start: dict[str, Any] | None) -> HistoryPage:
-    """One page of entries, newest first. A pool filter uses by-pool, a type filter by-type, both
-    by-pool with a filter expression (read on until the page is full). `start` must be a key of
+    """One page of entries, newest first. A pool filter uses by-pool, a type filter by-type (the
+    unindexed types: the account's partition), both by-pool, each with a filter expression when
+    needed (read on until the page is full). `start` must be a key of
     the same partition (a cursor this API issued for this account and filter)."""
     filter_expression = filter_values = None
     index: str | None
@@ -57,10 +67,12 @@ def history(account_id: str, *, pool_id: str | None, entry_type: str | None, lim
         index, key_name, key_value = BY_POOL, "poolPk", keys.pool_pk(account_id, pool_id)
         if entry_type:
             filter_expression, filter_values = "entryType = :t", {":t": entry_type}
-    elif entry_type:
+    elif entry_type and entry_type not in UNINDEXED_TYPES:
         index, key_name, key_value = BY_TYPE, "typePk", keys.type_pk(account_id, entry_type)
     else:
         index, key_name, key_value = None, "pk", keys.account_pk(account_id)
+        if entry_type:
+            filter_expression, filter_values = "entryType = :t", {":t": entry_type}
     key_names = ("pk", "sk") if index is None else ("pk", "sk", key_name)
     if start is not None and (set(start) != set(key_names) or not all(isinstance(v, str) for v in start.values())
                               or start.get("pk") != keys.account_pk(account_id) or start.get(key_name) != key_value):
@@ -68,7 +80,10 @@ def history(account_id: str, *, pool_id: str | None, entry_type: str | None, lim
 
     matches: list[dict[str, Any]] = []
     while True:
-        batch = limit + 1 - len(matches) if filter_expression is None else max(limit + 1, 50)
+        if filter_expression is None:
+            batch = limit + 1 - len(matches)
+        else:  # the whole partition (index None) holds every type: read more per call
+            batch = max(limit + 1, 50) if index is not None else max(3 * (limit + 1), 150)
         page = dynamo.query(_table(), index=index, key_name=key_name, key_value=key_value, limit=batch, start=start,
                             newest_first=True, filter_expression=filter_expression, filter_values=filter_values)
         matches.extend(page.items)

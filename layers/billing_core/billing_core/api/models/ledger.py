@@ -1,4 +1,5 @@
-"""The ledger's wire shapes: reserve, finalize, release, mint, adjust, balance, history, config.
+"""The ledger's wire shapes: mint, adjust, balance, history, config (reserve, finalize and release:
+api.models.reservations).
 
 Requests are validated as they arrive (camelCase fields); responses are built from the core's
 results (ledger.model) for the first answer and for every idempotent replay alike.
@@ -8,9 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     StrictInt,
@@ -20,11 +19,8 @@ from pydantic import (
 )
 
 from billing_core.api.models.common import (
-    AccountId,
     IdempotencyKey,
-    Identifier,
     Micro,
-    MicroOrZero,
     NonZeroSignedMicro,
     PoolId,
     PositiveMicro,
@@ -38,23 +34,6 @@ from billing_core.kernel import ids, money
 from billing_core.ledger.model import Mode, SourceType
 
 # -- requests -----------------------------------------------------------------------------------
-
-
-class ReserveRequest(RequestModel):
-    accountId: AccountId
-    poolId: PoolId = "general"
-    estimatedCostMicro: PositiveMicro
-    reservationId: Identifier | None = None
-    ttlSeconds: StrictInt | None = Field(default=None, ge=1, le=86_400)
-
-
-class FinalizeRequest(RequestModel):
-    reservationId: Identifier
-    actualCostMicro: MicroOrZero
-
-
-class ReleaseRequest(RequestModel):
-    reservationId: Identifier
 
 
 class MintRequest(RequestModel):
@@ -104,30 +83,6 @@ class RevenueSharesRequest(RequestModel):
 
 
 # -- responses ----------------------------------------------------------------------------------
-
-
-class ReserveResponse(ResponseModel):
-    reservation_id: str
-    reserved_micro: Micro
-    expires_at: str
-    billing_mode: Mode
-
-
-class FinalizeResponse(ResponseModel):
-    reservation_id: str
-    finalized_micro: Micro
-    released_micro: Micro
-    overrun_micro: Micro
-    billing_mode: Mode
-    finalized_at: str
-
-
-class ReleaseResponse(ResponseModel):
-    reservation_id: str
-    status: Literal["released"]
-    released_micro: Micro
-    billing_mode: Mode
-    released_at: str
 
 
 class LotResponse(ResponseModel):
@@ -244,31 +199,3 @@ class PricingResponse(ResponseModel):
 
 
 # -- documented errors ----------------------------------------------------------------------------
-
-
-class InsufficientCreditDetails(BaseModel):
-    """402 INSUFFICIENT_CREDIT (live mode): what is missing and where to pay."""
-
-    accountId: str
-    poolId: str
-    availableMicro: str = Field(description="What the pool can spend now (never below 0), micro-units.")
-    requiredMicro: str = Field(description="What the reservation needs (the estimate), micro-units.")
-    shortfallMicro: str = Field(description="requiredMicro - availableMicro: the least top-up that lets it through.")
-    requestedMicro: str = Field(description="The same as requiredMicro (kept for existing callers).")
-    topUpUrl: str = Field(description="Where the account's user can pay: BILLING_TOPUP_URL when configured, else the "
-                                      "billing page's top-up on the API's own origin (<origin>/billing#topup).")
-
-
-class InsufficientCreditError(BaseModel):
-    code: Literal["INSUFFICIENT_CREDIT"]
-    message: str
-    details: InsufficientCreditDetails
-
-
-class InsufficientCreditResponse(BaseModel):
-    error: InsufficientCreditError
-
-
-INSUFFICIENT_CREDIT_402: dict[int, OpenAPIResponse] = {402: {
-    "description": "Insufficient credit (live mode): details say how much is missing and where to pay.",
-    "content": {"application/json": {"model": InsufficientCreditResponse}}}}
