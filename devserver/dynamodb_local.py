@@ -213,13 +213,14 @@ class DynamoDBLocal:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def client(self) -> Any:
-        """A boto3 DynamoDB client for this instance (fresh session: one per thread is safe)."""
+    def client(self, service: str = "dynamodb") -> Any:
+        """A boto3 client of this instance's DynamoDB (or "dynamodbstreams": DynamoDB Local serves
+        both on one port); a fresh session, so one per thread is safe."""
         import boto3
         from botocore.config import Config
 
         return boto3.session.Session().client(
-            "dynamodb", endpoint_url=self.url, region_name=REGION, aws_access_key_id=ACCESS_KEY,
+            service, endpoint_url=self.url, region_name=REGION, aws_access_key_id=ACCESS_KEY,
             aws_secret_access_key=SECRET_KEY, config=Config(retries={"mode": "standard", "max_attempts": 1}),
         )
 
@@ -280,15 +281,24 @@ def shared_instance() -> DynamoDBLocal:
     return _shared
 
 
+# botocore's per-service endpoints of DynamoDB and its streams (DynamoDB Local serves both).
+ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_DYNAMODB_STREAMS")
+
+
+def endpoint_variables(url: str) -> dict[str, str]:
+    return dict.fromkeys(ENDPOINT_VARIABLES, url)
+
+
 @contextlib.contextmanager
 def endpoint_environment(url: str) -> Iterator[None]:
-    """Point this process's DynamoDB clients (not SQS) at `url` while inside."""
-    saved = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
-    os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = url
+    """Point this process's DynamoDB and DynamoDB Streams clients (not SQS) at `url` while inside."""
+    saved = {name: os.environ.get(name) for name in ENDPOINT_VARIABLES}
+    os.environ.update(endpoint_variables(url))
     try:
         yield
     finally:
-        if saved is None:
-            os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
-        else:
-            os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = saved
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

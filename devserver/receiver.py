@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -32,15 +32,28 @@ class Delivery:
         return json.loads(self.body)
 
 
+def _every(_body: Any) -> bool:
+    return True
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
 @dataclass
 class Receiver:
     """Serves on 127.0.0.1:`port` (0 = a free one) in a thread. `statuses` are answered in turn
-    (then 200); `secret` makes it verify each delivery."""
+    (then 200), to the deliveries `answering` accepts (every one by default); `secret` makes it
+    verify each delivery."""
 
     port: int = 0
     secret: str | None = None
     statuses: list[int] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
+    answering: Callable[[Any], bool] = field(default_factory=lambda: _every)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -74,7 +87,7 @@ class Receiver:
             except WebhookVerificationError:
                 verified = False
         with self._arrived:
-            status = self.statuses.pop(0) if self.statuses else 200
+            status = self.statuses.pop(0) if self.statuses and self.answering(_json(body)) else 200
             self.deliveries.append(Delivery(path, headers, body, status, verified))
             self._arrived.notify_all()
         return status

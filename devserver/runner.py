@@ -127,7 +127,9 @@ def function_environment(
     if moto_url:
         env["AWS_ENDPOINT_URL"] = moto_url
     if dynamodb_url:
-        env["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb_url
+        from devserver.dynamodb_local import endpoint_variables
+
+        env.update(endpoint_variables(dynamodb_url))
     return env
 
 

@@ -102,7 +102,7 @@ class LocalStack:
                     self.template,
                     client_factory=lambda: engine.client("sqs"),
                     queue_urls=self.queues,
-                    service_client=engine.client,
+                    service_client=self._service_client,
                     environ=self.environ,
                     # Background runs never take every worker: the API keeps at least one.
                     concurrency=max(1, self.workers - 1),
@@ -144,6 +144,14 @@ class LocalStack:
     def moto_url(self) -> str:
         assert self.engine is not None, "stack not started"
         return self.engine.url
+
+    def _service_client(self, service: str) -> Any:
+        """A client of where `service` lives: DynamoDB and its streams on the engine the stack
+        runs (DynamoDB Local or moto), everything else on moto."""
+        if service in ("dynamodb", "dynamodbstreams") and self.dynamodb is not None:
+            return self.dynamodb.client(service)
+        assert self.engine is not None, "stack not started"
+        return self.engine.client(service)
 
     @property
     def dynamodb_url(self) -> str:

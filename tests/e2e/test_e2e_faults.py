@@ -1,6 +1,6 @@
 """Real DynamoDB's failure modes, injected into the local stack (devserver.faults), under a random
 workload over HTTP: every mode, mints, reserves, finalizes, releases, expiries, adjustments and
-top-up webhooks (faults_workload.py).
+top-up webhooks (tests/support/faults.py).
 
 Under transaction conflicts, throttling and answers lost after the write (each alone, then all
 together at the issue's rates) no answer is a 5xx; after a Lambda dies right after its write
@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from devserver.testing import start_stack
-from tests.e2e.faults_workload import Workload, injected
+from tests.support.faults import Workload, injected
 
 CONFIGS = {
     "conflict": "conflict=0.05",

@@ -26,6 +26,7 @@ def in_process_moto(env: Mapping[str, str]) -> Iterator[Any]:
             mp.setenv(name, value)
         mp.delenv("AWS_ENDPOINT_URL", raising=False)
         mp.delenv("AWS_ENDPOINT_URL_DYNAMODB", raising=False)
+        mp.delenv("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", raising=False)
         with billing_backend(TEMPLATE) as client:
             yield client
 

@@ -26,17 +26,19 @@ class Engines:
         self.dynamodb_url = dynamodb_url
 
     def client(self, service: str = "dynamodb") -> Any:
-        if service == "dynamodb" and self.dynamodb_url is not None:
+        if service in ("dynamodb", "dynamodbstreams") and self.dynamodb_url is not None:
             from devserver.dynamodb_local import shared_instance
 
-            return shared_instance().client()
+            return shared_instance().client(service)
         return self.moto.client(service)
 
     def environment(self) -> dict[str, str]:
         """The endpoint variables of a process that should use these servers."""
+        from devserver.dynamodb_local import endpoint_variables
+
         env = {"AWS_ENDPOINT_URL": self.url}
         if self.dynamodb_url is not None:
-            env["AWS_ENDPOINT_URL_DYNAMODB"] = self.dynamodb_url
+            env.update(endpoint_variables(self.dynamodb_url))
         return env
 
 
