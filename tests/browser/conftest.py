@@ -3,7 +3,7 @@
 through `executable_path`, so no browser is ever downloaded. Against the whole local stack, as
 `make run` serves it (`python -m devserver` in a child process, devserver.testing).
 
-One stack and one browser per pytest session (per xdist worker); every test gets fresh browser
+One stack per pytest session (per xdist worker) and one browser per module; every test gets fresh browser
 contexts (their own sessionStorage) and its own accounts, and fails on any JavaScript error or
 console error it did not expect (tests/browser/support.py).
 """
@@ -33,8 +33,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
         running.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Module-scoped: Playwright's sync API keeps an asyncio loop running in this thread while it
+    is open, and a later test module in the same worker may need asyncio.run()."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium), "
                     "or point BILLING_CHROMIUM at a Chromium binary")

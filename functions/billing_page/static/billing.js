@@ -173,6 +173,8 @@
   async function api(path, options) {
     const opts = options || {};
     const token = readToken();
+    // Signed out meanwhile (a chart still paging, a refresh in flight): ask nothing more of the API.
+    if (!token && !opts.public) throw new ApiError(0, "SIGNED_OUT", "");
     const url = new URL(path, document.baseURI);
     for (const [name, value] of Object.entries(opts.query || {})) {
       if (value !== undefined && value !== null && value !== "") url.searchParams.set(name, value);
@@ -357,7 +359,7 @@
 
   function loadPlans() {
     if (!plansPromise) {
-      plansPromise = api("api/v1/billing/plans").catch((error) => { plansPromise = null; throw error; });
+      plansPromise = api("api/v1/billing/plans", { public: true }).catch((error) => { plansPromise = null; throw error; });
     }
     return plansPromise;
   }
