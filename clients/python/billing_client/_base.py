@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from billing_client.errors import BillingError, TransportError, error_for
+from billing_client.models import Finalized, Released, Reservation
 from billing_client.tokens import DEFAULT_AUDIENCE, DEFAULT_ISSUER, InternalTokens, TokenProvider
 
 USER_AGENT = "billing-client/0.1"
@@ -114,3 +115,37 @@ class Base:
 
 
 Sleep = Callable[[float], Any]
+
+
+class ReservationState:
+    """What a reservation block knows, sync or async: its client-made id (made before the first
+    attempt, so every retry sends the same one), the reservation, and how it was settled."""
+
+    def __init__(self, account_id: str, estimate_micro: int, ttl_seconds: int | None, pool_id: str,
+                 reservation_id: str | None) -> None:
+        self._args = (account_id, estimate_micro, ttl_seconds, pool_id)
+        self.reservation_id = reservation_id or new_id("res")
+        self.reservation: Reservation | None = None
+        self.result: Finalized | None = None
+        self.released: Released | None = None
+        self._expired = False
+
+    @property
+    def reserved_micro(self) -> int:
+        assert self.reservation is not None
+        return self.reservation.reserved_micro
+
+    @property
+    def expires_at(self) -> str:
+        assert self.reservation is not None
+        return self.reservation.expires_at
+
+    @property
+    def billing_mode(self) -> str:
+        assert self.reservation is not None
+        return self.reservation.billing_mode
+
+    @property
+    def settled(self) -> bool:
+        """Finalized, released, or found expired (its credit went back by itself)."""
+        return self.result is not None or self.released is not None or self._expired

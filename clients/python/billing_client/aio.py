@@ -94,25 +94,13 @@ class AsyncBillingClient(_base.Base):
     estimate_tokens = staticmethod(estimate_tokens)
 
 
-class AsyncReservationContext:
+class AsyncReservationContext(_base.ReservationState):
+    """The `async with` block of a reservation (see AsyncBillingClient.reservation)."""
+
     def __init__(self, client: AsyncBillingClient, account_id: str, estimate_micro: int, ttl_seconds: int | None,
                  pool_id: str, reservation_id: str | None) -> None:
+        super().__init__(account_id, estimate_micro, ttl_seconds, pool_id, reservation_id)
         self._client = client
-        self._args = (account_id, estimate_micro, ttl_seconds, pool_id)
-        self.reservation_id = reservation_id or _base.new_id("res")
-        self.reservation: Reservation | None = None
-        self.result: Finalized | None = None
-        self.released: Released | None = None
-        self._expired = False
-
-    @property
-    def reserved_micro(self) -> int:
-        assert self.reservation is not None
-        return self.reservation.reserved_micro
-
-    @property
-    def settled(self) -> bool:
-        return self.result is not None or self.released is not None or self._expired
 
     async def finalize(self, actual_micro: int) -> Finalized:
         try:

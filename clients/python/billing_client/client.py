@@ -121,38 +121,13 @@ class BillingClient(_base.Base):
     estimate_tokens = staticmethod(estimate_tokens)
 
 
-class ReservationContext:
+class ReservationContext(_base.ReservationState):
     """The `with` block of a reservation (see BillingClient.reservation)."""
 
     def __init__(self, client: BillingClient, account_id: str, estimate_micro: int, ttl_seconds: int | None,
                  pool_id: str, reservation_id: str | None) -> None:
+        super().__init__(account_id, estimate_micro, ttl_seconds, pool_id, reservation_id)
         self._client = client
-        self._args = (account_id, estimate_micro, ttl_seconds, pool_id)
-        self.reservation_id = reservation_id or _base.new_id("res")
-        self.reservation: Reservation | None = None
-        self.result: Finalized | None = None
-        self.released: Released | None = None
-        self._expired = False
-
-    @property
-    def reserved_micro(self) -> int:
-        assert self.reservation is not None
-        return self.reservation.reserved_micro
-
-    @property
-    def expires_at(self) -> str:
-        assert self.reservation is not None
-        return self.reservation.expires_at
-
-    @property
-    def billing_mode(self) -> str:
-        assert self.reservation is not None
-        return self.reservation.billing_mode
-
-    @property
-    def settled(self) -> bool:
-        """Finalized, released, or found expired (its credit went back by itself)."""
-        return self.result is not None or self.released is not None or self._expired
 
     def finalize(self, actual_micro: int) -> Finalized:
         """Charge `actual_micro`. ReservationExpired when the hold ran out first (nothing charged)."""

@@ -273,25 +273,19 @@ def update_action(action: Action, *, old_on_failure: bool = False) -> Item | Non
 
 def put_item(table: str, item: Mapping[str, Any], *, condition: str | None = None) -> bool:
     """A single PutItem; False (instead of raising) when the condition is false."""
-    from botocore.exceptions import ClientError
-
-    kwargs = _expr({"TableName": table, "Item": to_item(item)}, condition, None, None)
-    try:
-        _send("put_item", **kwargs)
-    except ClientError as exc:
-        if _code(exc) == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return _conditional("put_item", {"TableName": table, "Item": to_item(item)}, condition)
 
 
 def delete_item(table: str, key: Mapping[str, Any], *, condition: str | None = None) -> bool:
     """A single DeleteItem; False (instead of raising) when the condition is false."""
+    return _conditional("delete_item", {"TableName": table, "Key": to_item(key)}, condition)
+
+
+def _conditional(call: str, body: dict[str, Any], condition: str | None) -> bool:
     from botocore.exceptions import ClientError
 
-    kwargs = _expr({"TableName": table, "Key": to_item(key)}, condition, None, None)
     try:
-        _send("delete_item", **kwargs)
+        _send(call, **_expr(body, condition, None, None))
     except ClientError as exc:
         if _code(exc) == "ConditionalCheckFailedException":
             return False
