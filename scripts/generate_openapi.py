@@ -40,7 +40,7 @@ def _environment() -> None:
 def build_document() -> dict[str, Any]:
     _environment()
     from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
-    from billing_core.api import contract
+    from billing_core.api import contract, edge
 
     from devserver.invoke import load_handler, routes
 
@@ -49,9 +49,9 @@ def build_document() -> dict[str, Any]:
     template_routes = routes()
     for code_dir in sorted({route.code_dir for route in template_routes.values()}):
         entry = load_handler(code_dir).lambda_handler
-        resolver = getattr(entry, "resolver", None)
-        if resolver is None:
+        if not isinstance(entry, edge.LambdaHandler):
             raise SystemExit(f"functions/{code_dir}: its routes are not served through billing_core.api.edge.handler")
+        resolver = entry.documented()
         merge.add_schema(resolver.get_openapi_schema(title=TITLE, version=VERSION,
                                                      security_schemes=contract.SECURITY_SCHEMES))
     document = contract.finish(json.loads(merge.get_openapi_json_schema()))

@@ -53,13 +53,25 @@ class LambdaHandler:
     """A function's entry point, with what the tools that document and test it read from it."""
 
     def __init__(self, run: Callable[[dict[str, Any], Any], dict[str, Any]], resolver: APIGatewayRestResolver,
-                 auth_kind: str | None) -> None:
+                 auth_kind: str | None, parse_body: bool) -> None:
         self._run = run
         self.resolver = resolver
         self.auth_kind = auth_kind
+        self._parse_body = parse_body
+        self._documented = False
 
     def __call__(self, event: dict[str, Any], lambda_context: Any) -> dict[str, Any]:
         return self._run(event, lambda_context)
+
+    def documented(self) -> APIGatewayRestResolver:
+        """The resolver with what the edge answers added to each route's responses (its caller
+        kind's 401/403/429, the body's and parameters' refusals): for the OpenAPI document only,
+        so a cold start never pays for it."""
+        if not self._documented:
+            for route in self.resolver._static_routes + self.resolver._dynamic_routes:
+                contract.complete(route, auth_kind=self.auth_kind, parse_body=self._parse_body)
+            self._documented = True
+        return self.resolver
 
 
 def router() -> Router:
@@ -224,8 +236,6 @@ def handler(route_source: Router, *, auth_kind: str | None, parse_body: bool = T
     else:
         settings.get()
     app = _resolver(route_source)
-    for route in app._static_routes + app._dynamic_routes:  # what the edge answers, in the document
-        contract.complete(route, auth_kind=auth_kind, parse_body=parse_body)
 
     @tracer.capture_lambda_handler
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
@@ -258,4 +268,4 @@ def handler(route_source: Router, *, auth_kind: str | None, parse_body: bool = T
             logger.exception("unhandled error outside the resolver")
             return errors.proxy(500, "INTERNAL_ERROR", "internal error")
 
-    return LambdaHandler(lambda_handler, app, auth_kind)
+    return LambdaHandler(lambda_handler, app, auth_kind, parse_body)
