@@ -8,7 +8,6 @@ from __future__ import annotations
 import cProfile
 import gc
 import pstats
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -85,7 +84,7 @@ def _canned_pair_time(client: Any, token: str, profile: bool) -> Samples:
         dynamo._client = saved
     if profiler is not None:
         say(f"   --profile: {PROFILED_PAIRS} handler pairs with canned DynamoDB responses (the handler's own code):")
-        stats = pstats.Stats(profiler, stream=sys.stdout)
+        stats = pstats.Stats(profiler, stream=harness.REPORT)
         stats.sort_stats("tottime").print_stats(30)
         stats.sort_stats("cumulative").print_stats(40)
     return samples

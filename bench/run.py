@@ -19,7 +19,9 @@ reserve/finalize, priced by capacity.py), overhead.py (handler vs bare calls), f
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 import time
 
@@ -46,7 +48,11 @@ def main() -> None:
                         help="clock of the JSON ratios (both are printed); default %(default)s")
     args = parser.parse_args()
     timing.CLOCK = args.clock
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):  # the handlers' EMF lines
+        _measure(args)
 
+
+def _measure(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     harness.apply_env()
     from devserver import engine
@@ -118,7 +124,7 @@ def main() -> None:
     say(f"   elapsed {elapsed:.1f} s (calls+wcu+overhead {t_main:.1f} s, finalize cost {t_cost:.1f} s, "
         f"cold start {elapsed - t_main - t_cost:.1f} s)")
 
-    print(json.dumps({
+    say(json.dumps({
         "ddb_calls": ddb_calls,
         "ddb_calls_other": other_calls,
         "wcu": wcu_totals,
@@ -129,7 +135,7 @@ def main() -> None:
         "cold_start_ratio": round(cold, 3),
         **cold_start.OUTSIDE,
         "finalize_cost_ratio_10k_vs_100": round(cost_ratio, 3),
-    }), flush=True)
+    }))
 
 
 if __name__ == "__main__":
