@@ -130,6 +130,39 @@ def test_only_admins_adjust(api: Any, tokens: Any):
     assert adjust(api, tokens.internal(), "acct-x", deltaMicro="5", reason="svc").status in (401, 403)
 
 
+def test_two_live_reserves_from_one_read_of_an_indebted_pool_cannot_both_commit(
+        api: Any, tokens: Any, admin: str, aws: Any, monkeypatch: pytest.MonkeyPatch):
+    """The lots hold 100 but the pool owes 50, so 50 is available. A second reserve that read the
+    pool before the first committed must not draw the lots the debt is owed from."""
+    import billing_core.store.lots as lot_store
+
+    api.set_mode("live", token=admin)
+    svc = tokens.internal()
+    api.mint("acct-debt-race", 150, token=admin)
+    held = api.call("reserve", {"accountId": "acct-debt-race", "estimatedCostMicro": "150"}, token=svc).body
+    adjust(api, admin, "acct-debt-race", deltaMicro="-100", reason="clawback while held")
+    api.call("release", {"reservationId": held["reservationId"]}, token=svc)
+    assert available(api, tokens, "acct-debt-race") == 50
+    stale = lot_store.read_pool("acct-debt-race", "general")
+    first = api.call("reserve", {"accountId": "acct-debt-race", "estimatedCostMicro": "50"}, token=svc)
+    assert first.status == 201, first.body
+
+    reads = []
+    real = lot_store.read_pool
+
+    def read_before_the_first_committed(account_id: str, pool_id: str) -> Any:
+        reads.append(pool_id)
+        return stale if len(reads) == 1 else real(account_id, pool_id)
+
+    monkeypatch.setattr(lot_store, "read_pool", read_before_the_first_committed)
+    second = api.call("reserve", {"accountId": "acct-debt-race", "estimatedCostMicro": "50"}, token=svc)
+
+    assert len(reads) >= 2, "the refused commit was not retried on a fresh read"
+    assert (second.status, second.code) == (402, "INSUFFICIENT_CREDIT"), second.body
+    assert available(api, tokens, "acct-debt-race") == 0
+    assert_lot_invariant(aws, "acct-debt-race")
+
+
 def test_refund_is_an_audited_debit(api: Any, tokens: Any, admin: str):
     api.mint("acct-refund", 2_000_000, token=admin)
     r = api.call("refund", {"amountMicro": "500000", "reason": "unhappy customer"}, token=admin,

@@ -118,6 +118,12 @@ def reserve(ctx: Context, *, account_id: str, pool_id: str, estimate: int, reser
         actions += [lot_store.reserve(account_id, lot.sk, take, tag=f"lot:{i}") for i, (lot, take) in enumerate(plan)]
         if res.unbacked:  # soft: held against the pool, whose availability goes negative
             actions.append(lot_store.shortfall(account_id, pool_id, unbacked=res.unbacked))
+        elif mode == "live" and (pool.debt or pool.unbacked):
+            # The lots' conditions cannot see the pool's debt and soft holds, which the 402
+            # decision above subtracted: pin the pool item (seq bumped), so two reserves made
+            # from one read of an indebted pool cannot both commit. Debt that appears after the
+            # read (a soft overrun settling) is ordered after this reserve, as if it came later.
+            actions.append(lot_store.pin_pool(account_id, pool_id, pool))
         metadata: dict[str, Any] = {"backedMicro": backed, "expiresAt": res.expires_at}
         if mode == "shadow":
             metadata["wouldRefuse"] = available < estimate
@@ -131,7 +137,7 @@ def reserve(ctx: Context, *, account_id: str, pool_id: str, estimate: int, reser
         except dynamo.TransactionCancelled as cancelled:
             if "reservation" in cancelled.failed:
                 return _original(_load(rid), req_hash)
-            if cancelled.failed_tags("lot:"):
+            if cancelled.failed_tags("lot:") or "pool" in cancelled.failed:
                 raise retry.Again("another reserve took the credit first") from cancelled
             raise
         return reserved(res)
