@@ -381,6 +381,21 @@ def test_operator_refund_with_order_id_is_not_debited_again_by_the_provider_even
     assert over.status == 409 and over.code == "REFUND_EXCEEDS_PAYMENT"
 
 
+def test_a_keyed_refund_sent_again_answers_the_first_refund(pay: Payments, admin_token: str):
+    """A client whose answer was lost re-sends the whole refund with its key: it gets the first
+    answer back, not 409 for a refund that now exceeds the payment, and nothing moves twice."""
+    order = pay.topup(10_000_000, "stripe")
+    pay.stripe(checkout_completed(order, 1000))
+    body = {"amountMicro": "10000000", "reason": "chargeback", "orderId": order, "idempotencyKey": "refund-1"}
+    first = pay.api.call("refund", body, token=admin_token, path={"accountId": pay.account})
+    again = pay.api.call("refund", body, token=admin_token, path={"accountId": pay.account})
+    assert first.status == 200 and first.body["newBalanceMicro"] == "0", first.body
+    assert (again.status, again.body) == (first.status, first.body)
+    assert pay.balance() == 0
+    other = pay.api.call("refund", {**body, "amountMicro": "1"}, token=admin_token, path={"accountId": pay.account})
+    assert other.status == 409 and other.code == "IDEMPOTENCY_KEY_REUSED", other.body
+
+
 def test_webhook_for_the_other_provider_is_parked(pay: Payments, admin_token: str):
     order = pay.topup(2_000_000, "nowpayments")
     r = pay.stripe(checkout_completed(order, 200))

@@ -35,6 +35,18 @@ from billing_core.store import lots as lot_store
 MAX_LIVE_LOTS = 90  # one transaction holds at most 100 actions
 
 
+def _request_hash(entry_type: str, account_id: str, pool_id: str, request: dict[str, Any]) -> str:
+    return idempotency.request_hash({"op": entry_type, "accountId": account_id, "poolId": pool_id, **request})
+
+
+def replay(entry_type: str, *, account_id: str, pool_id: str, idempotency_key: str | None,
+           request: dict[str, Any]) -> BalanceChanged | None:
+    """The answer a keyed change already got, for callers that check more before changing
+    (a refund's top-up): a retry after a lost answer must get it, not a refusal."""
+    return idempotency.replay(entry_type, idempotency_key, _request_hash(entry_type, account_id, pool_id, request),
+                              BalanceChanged)
+
+
 def change_balance(
     ctx: Context,
     *,
@@ -57,7 +69,7 @@ def change_balance(
     if (target is None) == (delta is None):
         raise InvalidInput("give exactly one of balanceMicro and deltaMicro", code="INVALID_ADJUSTMENT")
     scope = entry_type
-    req_hash = idempotency.request_hash({"op": entry_type, "accountId": account_id, "poolId": pool_id, **request})
+    req_hash = _request_hash(entry_type, account_id, pool_id, request)
     original = idempotency.replay(scope, idempotency_key, req_hash, BalanceChanged)
     if original is not None:
         return original

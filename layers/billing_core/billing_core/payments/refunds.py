@@ -22,6 +22,11 @@ def refund(ctx: Context, *, account_id: str, pool_id: str, amount: int, reason: 
            idempotency_key: str | None) -> BalanceChanged:
     """An operator's refund. With an orderId it also counts against that top-up, so the
     provider's own refund event later debits nothing twice."""
+    request = {"amount": amount, "reason": reason, "orderId": order_id}
+    original = adjustments.replay("refund", account_id=account_id, pool_id=pool_id,
+                                  idempotency_key=idempotency_key, request=request)
+    if original is not None:  # before the top-up check, which the first answer already used up
+        return original
     extra: list[dynamo.Action] = [accounts.add_refunded(account_id, amount)]
     if order_id is not None:
         payment = store.get(order_id)
@@ -37,8 +42,7 @@ def refund(ctx: Context, *, account_id: str, pool_id: str, amount: int, reason: 
     try:
         return adjustments.change_balance(
             ctx, account_id=account_id, pool_id=pool_id, target=None, delta=-amount, entry_type="refund",
-            reason=reason, idempotency_key=idempotency_key,
-            request={"amount": amount, "reason": reason, "orderId": order_id}, extra_actions=extra,
+            reason=reason, idempotency_key=idempotency_key, request=request, extra_actions=extra,
             refunded=amount, order_id=order_id)
     except dynamo.TransactionCancelled as cancelled:
         if "payment" in cancelled.failed:
