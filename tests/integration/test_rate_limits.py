@@ -160,6 +160,25 @@ def test_the_31st_admin_request_in_a_minute_is_refused(funded, aws, tokens):
     assert len(lots(aws, "acct-rate-admin")) == 32
 
 
+def test_an_admin_write_outside_a_transaction_over_the_limit_changes_nothing(funded, api, tokens):
+    """Registering a webhook endpoint is one PutItem, not a money transaction: the counter is
+    charged before it, so the 31st request is refused before anything is stored."""
+    start_of_next_minute()
+    admin = tokens.admin("ops-rate-single")
+    endpoints = handler_module("webhook_endpoints")
+    for _ in range(30):
+        assert invoke("listwebhookendpoints", token=admin, module=endpoints).status == 200
+    body = {"url": "https://hooks.example.com/billing", "events": ["topup.credited"]}
+
+    over = invoke("createwebhookendpoint", body, token=admin, module=endpoints)
+
+    assert_rate_limited(over, 30)
+    assert api.call("listwebhookendpoints", token=tokens.admin("ops-rate-reader")).body["endpoints"] == []
+    clock.advance(60)
+    again = invoke("createwebhookendpoint", body, token=admin, module=endpoints)
+    assert again.status == 201, again.body
+
+
 def _fresh_copy(directory: str, name: str) -> Any:
     spec = importlib.util.spec_from_file_location(name, ROOT / "functions" / directory / "app.py")
     module = importlib.util.module_from_spec(spec)

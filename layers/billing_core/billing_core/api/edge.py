@@ -40,6 +40,7 @@ from billing_core.kernel.errors import (
     UnsupportedMediaType,
 )
 from billing_core.kernel.observability import flush, logger, tracer
+from billing_core.store import dynamo
 from billing_core.store.ratelimit import RateCharge
 
 MAX_BODY_BYTES = 64 * 1024
@@ -237,7 +238,7 @@ def handler(route_source: Router, *, auth_kind: str | None, parse_body: bool = T
         settings.get()
     app = _resolver(route_source)
 
-    @tracer.capture_lambda_handler
+    @tracer.capture_lambda_handler(capture_response=False)  # answers can carry a secret shown once
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
     def lambda_handler(event: dict[str, Any], lambda_context: Any) -> dict[str, Any]:
         token = _context.set(None)
@@ -255,8 +256,11 @@ def handler(route_source: Router, *, auth_kind: str | None, parse_body: bool = T
             if auth_kind is not None:
                 ctx = _context_for(auth.authenticate(event.get("headers"), auth_kind))
                 _context.set(ctx)
-            response: dict[str, Any] = app.resolve(event, lambda_context)
             rate = ctx.rate if ctx is not None else None
+            # The rate charge rides in a money transaction, or goes first before any other write;
+            # a request that wrote nothing is counted after it answered.
+            with dynamo.before_single_writes(rate.charge_standalone if rate is not None else None):
+                response: dict[str, Any] = app.resolve(event, lambda_context)
             if rate is not None and not rate.charged and response.get("statusCode", 500) < 429:
                 rate.charge_standalone()  # a 429 was counted already; a 5xx did nothing to count
             return response

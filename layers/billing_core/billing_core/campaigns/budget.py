@@ -82,10 +82,8 @@ def list_campaigns() -> list[Campaign]:
 
 def _set_status(ctx: Context, campaign_id: str, to: str, from_: str) -> Campaign:
     """One conditional UpdateItem on the current status. Already in the target status: the
-    campaign as it is (200, idempotent). The rate counter is charged first, so a request over
-    the limit changes nothing."""
-    if ctx.rate is not None:
-        ctx.rate.charge_standalone()
+    campaign as it is (200, idempotent). The rate counter is charged before the write (the
+    edge's dynamo.before_single_writes), so a request over the limit changes nothing."""
     try:
         return store.set_status(campaign_id, to, from_, at=clock.iso(clock.now()), by=ctx.actor)
     except dynamo.ConditionFailed:

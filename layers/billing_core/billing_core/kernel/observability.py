@@ -71,4 +71,5 @@ def job(handler: F) -> F:
         finally:
             flush()
 
-    return cast(F, tracer.capture_lambda_handler(logger.inject_lambda_context(clear_state=True)(run)))
+    traced = tracer.capture_lambda_handler(logger.inject_lambda_context(clear_state=True)(run), capture_response=False)
+    return cast(F, traced)

@@ -11,9 +11,11 @@ floats, never Decimal arithmetic). Errors leave this module as one of three thin
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from billing_core.kernel import retry
 from billing_core.kernel.retry import Again
@@ -27,6 +29,7 @@ Item = dict[str, Any]
 # the same ClientRequestToken for TransactWriteItems, so a retried commit is not applied twice).
 SDK_ATTEMPTS = 3
 # Refusals that say "not now" rather than "no": the attempt is run again by retry.bounded.
+CONDITION_FAILED = "ConditionalCheckFailed"
 PASSING = frozenset({
     "TransactionConflict", "TransactionConflictException", "TransactionInProgressException",
     "ThrottlingError", "ThrottlingException", "Throttling", "ProvisionedThroughputExceeded",
@@ -34,6 +37,29 @@ PASSING = frozenset({
 })
 
 _client: Any = None
+
+# What must happen before a request's first write outside a transaction: the caller's rate
+# charge (a money transaction carries it as one of its actions instead). Run once, before the
+# write, so a request over its limit writes nothing and an answer is never turned into a 429
+# after something was written.
+_before_single_write: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
+    "before_single_write", default=None)
+
+
+@contextlib.contextmanager
+def before_single_writes(hook: Callable[[], None] | None) -> Iterator[None]:
+    token = _before_single_write.set(hook)
+    try:
+        yield
+    finally:
+        _before_single_write.reset(token)
+
+
+def _single_write() -> None:
+    hook = _before_single_write.get()
+    if hook is not None:
+        _before_single_write.set(None)  # once; the hook's own write must not run it again
+        hook()
 
 
 def client() -> Any:
@@ -109,12 +135,10 @@ def _values(values: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 
 class ConditionFailed(Exception):
-    """A single write's condition was false. `item`: the item as the condition saw it, when the
-    write asked for it (ReturnValuesOnConditionCheckFailure)."""
+    """A single write's condition was false."""
 
-    def __init__(self, item: Item | None = None) -> None:
+    def __init__(self) -> None:
         super().__init__("condition failed")
-        self.item = item
 
 
 class Refused(Again):
@@ -126,8 +150,9 @@ class Refused(Again):
 
 
 class TransactionCancelled(Exception):
-    """A transaction did not apply because a condition failed. `failed` maps each refusing
-    action's tag to its reason code (conflicts on other items may be listed too)."""
+    """A transaction did not apply because a condition failed. `failed` maps the tag of each
+    action whose condition failed to its reason code (conflicts beside them are not listed:
+    the conditions decide)."""
 
     def __init__(self, failed: dict[str, str]) -> None:
         super().__init__(f"transaction cancelled: {failed}")
@@ -228,9 +253,12 @@ def transact(actions: Sequence[Action]) -> None:
             failed = {action.tag: str(reason.get("Code", "Unknown"))
                       for action, reason in zip(actions, reasons, strict=False)
                       if reason.get("Code") not in (None, "None")}
+            refused = {tag: reason for tag, reason in failed.items() if reason == CONDITION_FAILED}
+            if refused:  # a condition said no: that decides, whatever conflicted beside it
+                raise TransactionCancelled(refused) from exc
             if failed and all(reason in PASSING for reason in failed.values()):
                 raise Refused(next(iter(failed.values()))) from exc
-            raise TransactionCancelled(failed) from exc
+            raise  # a malformed transaction or an item collection too large: a bug, not a refusal
 
     retry.bounded(attempt, what="DynamoDB's answer")
 
@@ -240,35 +268,24 @@ def transact(actions: Sequence[Action]) -> None:
 
 def update_item(table: str, key: Mapping[str, Any], expression: str, *, condition: str | None = None,
                 names: Mapping[str, str] | None = None, values: Mapping[str, Any] | None = None,
-                return_new: bool = False, old_on_failure: bool = False) -> Item | None:
-    """A single conditional UpdateItem; ConditionFailed when the condition is false (with the
-    item as it was when `old_on_failure`), Refused when the table said "not now"."""
+                return_new: bool = False) -> Item | None:
+    """A single conditional UpdateItem; ConditionFailed when the condition is false, Refused
+    when the table said "not now"."""
     from botocore.exceptions import ClientError
 
     kwargs = _expr({"TableName": table, "Key": to_item(key), "UpdateExpression": expression},
                    condition, names, values)
     if return_new:
         kwargs["ReturnValues"] = "ALL_NEW"
-    if old_on_failure:
-        kwargs["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+    _single_write()
     try:
         response = _send("update_item", **kwargs)
     except ClientError as exc:
         if _code(exc) == "ConditionalCheckFailedException":
-            old = cast("dict[str, Any] | None", exc.response.get("Item"))  # botocore types it as object
-            raise ConditionFailed(from_item(old) if old else None) from exc
+            raise ConditionFailed() from exc
         raise
     attributes = response.get("Attributes")
     return from_item(attributes) if attributes else None
-
-
-def update_action(action: Action, *, old_on_failure: bool = False) -> Item | None:
-    """Send one Update action on its own (a request that writes one item needs no transaction)."""
-    body = action.body
-    return update_item(action.table, from_item(body["Key"]), body["UpdateExpression"],
-                       condition=body.get("ConditionExpression"), names=body.get("ExpressionAttributeNames"),
-                       values={k: from_av(v) for k, v in (body.get("ExpressionAttributeValues") or {}).items()},
-                       old_on_failure=old_on_failure)
 
 
 def put_item(table: str, item: Mapping[str, Any], *, condition: str | None = None) -> bool:
@@ -284,6 +301,7 @@ def delete_item(table: str, key: Mapping[str, Any], *, condition: str | None = N
 def _conditional(call: str, body: dict[str, Any], condition: str | None) -> bool:
     from botocore.exceptions import ClientError
 
+    _single_write()
     try:
         _send(call, **_expr(body, condition, None, None))
     except ClientError as exc:
