@@ -494,7 +494,7 @@ def test_dynamodb_calls_per_operation(q, api, aws, monkeypatch):
         assert calls == ["BatchGetItem", "UpdateItem"], calls  # + the caller's rate counter
         calls.clear()
         q.ok(org, runs=1)
-        assert calls == ["GetItem", "UpdateItem", "UpdateItem"], calls  # state, rate counter, the counters
+        assert calls == ["GetItem", "TransactWriteItems"], calls  # state; the counters with the rate counter
         calls.clear()
         q.ok(org, runs=1, requestId="counted-1")
         assert calls == ["GetItem", "TransactWriteItems"], calls  # the rate counter is inside the transaction
@@ -503,7 +503,7 @@ def test_dynamodb_calls_per_operation(q, api, aws, monkeypatch):
         assert calls == ["GetItem", "TransactWriteItems", "GetItem", "UpdateItem"], calls  # replay
         calls.clear()
         q.refused(org, runs=1)
-        assert calls == ["GetItem", "UpdateItem", "UpdateItem"], calls  # ALL_OLD names the quota: no re-read
+        assert calls == ["GetItem", "TransactWriteItems", "BatchGetItem", "UpdateItem"], calls  # + rate counter
         calls.clear()
         q.refused(org, runs=1, seats=1)
         assert calls == ["GetItem", "TransactWriteItems", "BatchGetItem", "UpdateItem"], calls
@@ -518,7 +518,7 @@ def test_dynamodb_calls_per_operation(q, api, aws, monkeypatch):
         monkeypatch.setenv("BILLING_CONFIG_CACHE_SECONDS", "0")
         calls.clear()
         q.ok(new_org(), runs=1)
-        assert calls == ["Query", "GetItem", "PutItem", "UpdateItem", "UpdateItem"], calls
+        assert calls == ["Query", "GetItem", "UpdateItem", "PutItem", "TransactWriteItems"], calls
         calls.clear()
         q.set_plan(org, planSlug="enterprise")
         assert calls == ["Query", "TransactWriteItems", "GetItem"], calls

@@ -9,9 +9,9 @@ Counters (store/usage.py, store/orgs.py):
 
 Recording is enforcement: one conditional write whose condition is on the counters themselves
 (store.usage.counter_condition), so concurrent callers can never overshoot together; nothing
-reads a counter and then decides. A request touching one item is one `UpdateItem`; with seats
-(a second item) or a `requestId` (an idempotency record) it is one `TransactWriteItems`, so the
-whole request is refused when any counter would cross.
+reads a counter and then decides. A request is one `TransactWriteItems` (its counters, the
+caller's rate counter, and the idempotency record when it has a `requestId`), so the whole
+request is refused when any counter would cross, and a re-send after a lost answer counts once.
 
 Hard limits (ENABLE_BILLING_HARD_LIMITS, on by default) refuse with 402 QUOTA_EXCEEDED. Soft
 limits make the same conditional write; when it is refused they log the would-be refusal and
@@ -232,22 +232,17 @@ def _writes(org_id: str, period: Period, amounts: Mapping[str, int], limits: Map
     return writes
 
 
-def _usage_now(org_id: str, view: OrgView, refused: store.WriteRefused) -> dict[str, int]:
-    """Counters as they were when the write was refused: from the failed UpdateItem's ALL_OLD
-    image, or (after a transaction) one BatchGetItem."""
-    if refused.counters is not None:
-        return {**view.usage, **refused.counters}
-    return _read(org_id, view.period)
 
 
 def record(ctx: Context, org_id: str, requested: Mapping[str, int | None], *, request_id: str | None,
            enforce: bool = True) -> Recorded:
     """Record usage atomically against the limits (see the module docstring).
 
-    Calls: GetItem state (+ seed put on first sight) and then one UpdateItem (plus the rate
-    counter's UpdateItem before it), or one TransactWriteItems carrying the rate counter when
-    seats or a requestId are given. A requestId makes a retry return the original result
-    without counting twice (the idempotency record is written in the same transaction).
+    Calls: GetItem state (+ seed put on first sight) and then one TransactWriteItems carrying
+    the rate counter (and the idempotency record when a requestId is given); a refusal reads
+    the counters once more. A requestId makes a retry return the original result without
+    counting twice (the idempotency record is written in the same transaction); without one, a
+    re-send of a lost answer is caught by the transaction's ClientRequestToken.
     enforce=False records usage that has already happened whatever the limits: it is answered
     like soft limits (logged, `overLimit`), never refused."""
     amounts = normalize(requested)
@@ -297,8 +292,8 @@ def record(ctx: Context, org_id: str, requested: Mapping[str, int | None], *, re
         )
         try:
             return commit(_writes(org_id, period, amounts, None if over else view.limits, result.recorded_at), result)
-        except store.WriteRefused as refused:
-            usage = _usage_now(org_id, view, refused)
+        except store.WriteRefused:
+            usage = _read(org_id, view.period)  # the counters that refused it: one BatchGetItem
             quota = first_exceeded(amounts, usage, view.limits)
             if quota is None:
                 raise retry.Again("a counter went down meanwhile (an operator set seats)") from None

@@ -21,12 +21,11 @@ from billing_core.store import dynamo, keys, transaction
 
 class WriteRefused(Exception):
     """A usage write was not applied: which tagged items' conditions failed (empty: a write
-    conflict), and, for a single UpdateItem, that item's counters when the condition failed."""
+    conflict)."""
 
-    def __init__(self, tags: set[str], counters: dict[str, int] | None = None) -> None:
+    def __init__(self, tags: set[str]) -> None:
         super().__init__(f"refused: {sorted(tags)}")
         self.tags = tags
-        self.counters = counters
 
 
 def counter_condition(requested: Mapping[str, int], limits: Mapping[str, int], quotas: Sequence[str]
@@ -73,25 +72,9 @@ def add(org_id: str, period: Period, requested: Mapping[str, int], limits: Mappi
 
 
 def commit(writes: Sequence[dynamo.Action], ctx: Context) -> None:
-    """One UpdateItem when the request touches one item, else one TransactWriteItems.
-
-    The single write cannot carry the caller's rate counter, so that is counted first (a request
-    over the rate limit records nothing); a transaction carries it as one more action. A
-    refused single write reports the counters it saw (ALL_OLD): no re-read."""
-    if len(writes) == 1 and writes[0].kind == "Update":
-        if ctx.rate is not None:
-            ctx.rate.charge_standalone()
-        (write,) = writes
-        try:
-            dynamo.update_action(write, old_on_failure=True)
-        except dynamo.ConditionFailed as failed:
-            # The item as the condition saw it (absent only if the item itself was).
-            counters = None
-            if failed.item is not None:
-                counted = MONTHLY_COUNTERS if write.tag == "usage" else ("seats",)
-                counters = {q: int(failed.item.get(q, 0)) for q in counted}
-            raise WriteRefused({write.tag}, counters) from None
-        return
+    """One TransactWriteItems with the caller's rate counter, even for one counter item: a
+    transaction carries a ClientRequestToken, so when its answer is lost and botocore sends it
+    again, DynamoDB does not count the usage twice (a single UpdateItem's ADD would)."""
     try:
         transaction.commit(writes, ctx)
     except dynamo.TransactionCancelled as cancelled:
