@@ -273,14 +273,19 @@ def test_the_token_estimate_matches_the_service(parts: tuple):
 
 
 def test_the_package_installs_from_its_directory(tmp_path: Path):
-    """`pip install ./clients/python` (here into a target directory, offline: no build isolation)."""
+    """`pip install ./clients/python` (here into a target directory, offline: no build isolation),
+    built from a copy so the build leaves nothing in the source tree."""
+    import shutil
     import subprocess
     import sys
 
+    source = tmp_path / "python"
+    shutil.copytree(ROOT / "clients" / "python", source,
+                    ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     target = tmp_path / "site"
     run: Callable[..., subprocess.CompletedProcess] = subprocess.run
     built = run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                 "--target", str(target), str(ROOT / "clients" / "python")], capture_output=True, text=True)
+                 "--target", str(target), str(source)], capture_output=True, text=True)
     assert built.returncode == 0, built.stderr
     assert (target / "billing_client" / "py.typed").exists()
     probe = run([sys.executable, "-c", "import billing_client, sys; print(billing_client.__file__)"],

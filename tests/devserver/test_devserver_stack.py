@@ -24,9 +24,10 @@ FIXTURE_TEMPLATE = Path(__file__).parent / "fixtures" / "template.yaml"
 
 
 @pytest.fixture(scope="module")
-def stack():
+def stack(tmp_path_factory: pytest.TempPathFactory):
     """One stack for the module; its teardown checks that SIGTERM stops it cleanly."""
-    running = start_stack(template=FIXTURE_TEMPLATE, workers=3, seed="fixture_core:seed")
+    running = start_stack(template=FIXTURE_TEMPLATE, workers=3, seed="fixture_core:seed",
+                          log_dir=tmp_path_factory.mktemp("fixture-stack"))
     try:
         yield running
     finally:
@@ -83,9 +84,9 @@ def test_unknown_route_is_api_gateways_403(stack):
     assert response.json() == {"message": "Missing Authentication Token"}
 
 
-def test_real_template_stack_starts_with_its_tables_and_routes():
+def test_real_template_stack_starts_with_its_tables_and_routes(tmp_path):
     """`make run` as far as devserver is concerned (the seed belongs to the core)."""
-    with start_stack(workers=1, seed=None) as running:
+    with start_stack(workers=1, seed=None, log_dir=tmp_path) as running:
         client = boto3.client(
             "dynamodb",
             endpoint_url=running.moto_url,
