@@ -90,3 +90,23 @@ def test_every_function_receives_only_the_secrets_it_uses():
         kind = getattr(module.lambda_handler, "auth_kind", None)
         expected = JWT_SECRETS[kind] | PROVIDER_SECRETS.get(code, set())
         assert variables & ALL_SECRETS == expected, (name, sorted(variables & ALL_SECRETS), sorted(expected))
+
+
+def test_every_stream_consumer_skips_a_poison_record_and_says_where():
+    """A stream record that always fails would otherwise hold its shard for the stream's 24 hours
+    and every event behind it: retries are bounded and skipped batches land in a queue that alarms."""
+    resources = _template()["Resources"]
+    alarmed = {dim["Value"]["Fn::GetAtt"][0] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"
+               for dim in r["Properties"].get("Dimensions", []) if isinstance(dim.get("Value"), dict)
+               and "Fn::GetAtt" in dim["Value"]}
+    streams = [(name, source["Properties"]) for name, r in resources.items()
+               if r["Type"] == "AWS::Serverless::Function"
+               for source in r["Properties"].get("Events", {}).values() if source["Type"] == "DynamoDB"]
+    assert streams
+    for name, props in streams:
+        assert 0 <= props["MaximumRetryAttempts"] <= 10 and props["BisectBatchOnFunctionError"], name
+        assert 60 <= props["MaximumRecordAgeInSeconds"] < 86_400, name
+        failure = props["DestinationConfig"]["OnFailure"]
+        assert failure["Type"] == "SQS", name
+        queue = failure["Destination"]["Fn::GetAtt"][0]
+        assert resources[queue]["Type"] == "AWS::SQS::Queue" and queue in alarmed, (name, queue)
