@@ -90,7 +90,7 @@ def delete(endpointId: edge.PathId, ctx: edge.Ctx) -> Response[EndpointDeletedRe
 
 @router.get(ALERT, summary="An account's low-balance threshold", tags=["admin"],
             responses=edge.responses(BalanceAlertResponse))
-def balance_alert(accountId: edge.PathAccountId) -> Response[BalanceAlertResponse]:
+def balance_alert(accountId: edge.PathId) -> Response[BalanceAlertResponse]:
     return edge.reply(BalanceAlertResponse, endpoints.balance_alert(accountId))
 
 
@@ -102,7 +102,7 @@ def balance_alert(accountId: edge.PathAccountId) -> Response[BalanceAlertRespons
     tags=["admin"],
     responses=edge.responses(BalanceAlertResponse),
 )
-def set_balance_alert(accountId: edge.PathAccountId, request: BalanceAlertRequest,
+def set_balance_alert(accountId: edge.PathId, request: BalanceAlertRequest,
                       ctx: edge.Ctx) -> Response[BalanceAlertResponse]:
     return edge.reply(BalanceAlertResponse, endpoints.set_balance_alert(ctx, accountId, request.lowBalanceMicro))
 

@@ -26,7 +26,6 @@ from billing_core.kernel.errors import Forbidden, Unauthorized
 LEEWAY_SECONDS = 30
 MAX_INTERNAL_LIFETIME = 300
 ALGORITHMS = ["HS256"]
-KINDS = ("internal", "admin", "user")
 _TIME_CLAIMS = ("exp", "iat", "nbf")
 
 

@@ -24,7 +24,6 @@ from aws_lambda_powertools.event_handler.openapi.types import (
 from pydantic import BaseModel, ConfigDict, Field
 
 from billing_core.api import errors
-from billing_core.kernel import errors as kernel
 
 JSON_TYPE = errors.JSON_TYPE
 ERROR_SCHEMA = "ErrorResponse"
@@ -101,13 +100,6 @@ RETRY_AFTER: dict[str, OpenAPIResponseHeader] = {"Retry-After": cast(OpenAPIResp
 Refusals = Mapping[type[Any], Iterable[str]]
 
 
-def status_of(cls: type[kernel.BillingError]) -> int:
-    for base in cls.__mro__:
-        if base in errors.STATUS:
-            return errors.STATUS[base]
-    return 400
-
-
 def error_response(status: int, codes: Iterable[str]) -> OpenAPIResponse:
     listed = sorted(set(codes))
     schema = {"allOf": [{"$ref": ERROR_REF}],
@@ -142,7 +134,7 @@ def responses(model: type[BaseModel] | None, status: int = 200, refusals: Refusa
                                                 "content": {JSON_TYPE: content}}}
     by_status: dict[int, set[str]] = {}
     for cls, codes in (refusals or {}).items():
-        by_status.setdefault(status_of(cls), set()).update(tuple(codes) or (cls.code,))
+        by_status.setdefault(errors.status_for(cls), set()).update(tuple(codes) or (cls.code,))
     add_errors(out, by_status)
     return out
 

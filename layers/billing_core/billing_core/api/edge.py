@@ -117,11 +117,6 @@ def path_id(value: str, name: str) -> str:
     return value
 
 
-def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response[str]:
-    return Response(status_code=status, content_type=JSON_TYPE, body=json.dumps(payload, separators=(",", ":")),
-                    headers=headers or {})
-
-
 M = TypeVar("M", bound=ResponseModel)
 
 

@@ -30,11 +30,16 @@ STATUS: dict[type[errors.BillingError], int] = {
 JSON_TYPE = "application/json"
 
 
-def status_of(exc: errors.BillingError) -> int:
-    for cls in type(exc).__mro__:
+def status_for(kind: type[errors.BillingError]) -> int:
+    """The status of an error class: its nearest ancestor's in STATUS."""
+    for cls in kind.__mro__:
         if cls in STATUS:
             return STATUS[cls]
     return 400
+
+
+def status_of(exc: errors.BillingError) -> int:
+    return status_for(type(exc))
 
 
 def body(code: str, message: str, details: dict[str, Any] | None = None) -> str:

@@ -158,7 +158,6 @@ class Entry:
     reservation_id: str | None = None
     lot_id: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
-    shard_seed: str | None = None  # system accounts: spreads their entries over shard partitions
     revenue_shares: dict[str, dict[str, int]] | None = None  # finalize: system account -> bps, amount
 
 

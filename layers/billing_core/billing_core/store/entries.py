@@ -30,13 +30,11 @@ def _table() -> str:
 
 
 def put(entry: Entry) -> dynamo.Action:
-    indexed = entry.shard_seed is None
     item = {
-        "pk": keys.entry_pk(entry.account_id, entry.shard_seed),
+        "pk": keys.entry_pk(entry.account_id),
         "sk": keys.entry_sk(entry.created_at, entry.entry_id),
-        "poolPk": keys.pool_pk(entry.account_id, entry.pool_id) if indexed else None,
-        "typePk": keys.type_pk(entry.account_id, entry.entry_type)
-        if indexed and entry.entry_type not in UNINDEXED_TYPES else None,
+        "poolPk": keys.pool_pk(entry.account_id, entry.pool_id),
+        "typePk": keys.type_pk(entry.account_id, entry.entry_type) if entry.entry_type not in UNINDEXED_TYPES else None,
         "entryId": entry.entry_id, "accountId": entry.account_id, "poolId": entry.pool_id,
         "entryType": entry.entry_type, "amountMicro": entry.amount, "actor": entry.actor,
         "description": entry.description, "reservationId": entry.reservation_id, "lotId": entry.lot_id,

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import hashlib
 
-from billing_core.kernel.ids import is_system_account
-
-REVENUE_SHARDS = 16
 PENDING_SHARDS = 8
 NO_EXPIRY = "~"  # sorts after every ISO timestamp: non-expiring lots are drawn last
 
@@ -214,12 +211,10 @@ def low_balance_key(account_id: str, pool_id: str) -> dict[str, str]:
 
 # LedgerTable --------------------------------------------------------------------------------
 
-def entry_pk(account_id: str, shard_seed: str | None = None) -> str:
-    """System accounts receive a share of every finalize: their entries spread over shards so no
-    single partition is written by every account's traffic."""
-    if is_system_account(account_id) and shard_seed is not None:
-        shard = int(hashlib.sha256(shard_seed.encode()).hexdigest(), 16) % REVENUE_SHARDS
-        return f"ACCT#{account_id}#S{shard:02d}"
+def entry_pk(account_id: str) -> str:
+    """An account's own ledger partition. (Deployments before the finalize entry carried the
+    revenue shares wrote share entries into `ACCT#<system account>#S<nn>` partitions, which only
+    the reconciler's scan still reads.)"""
     return f"ACCT#{account_id}"
 
 
