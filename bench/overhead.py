@@ -17,11 +17,10 @@ from harness import LambdaContext, Recorder, expect, new_reservation_id, say
 from timing import Samples, both, ms, ratio_both, stamp
 
 PAIRS = 200
-DURATIONS_MS: dict[str, float] = {}  # median wall time of each handler in the last run (bench/cost.py)
 CANNED_PAIRS = 300
 CANNED_WARM = 30
 PROFILED_PAIRS = 200
-DURATIONS_MS: dict[str, float] = {}  # median wall time of each handler in the last run (bench/cost.py)
+DURATIONS_MS: dict[str, float] = {}  # median CPU time of each handler in the last run (bench/cost.py)
 
 
 def _swap(value: Any, old: str, new: str) -> Any:
