@@ -100,7 +100,8 @@ def test_queues_come_from_the_template_dead_letter_queues_first(path):
 
 def test_the_billing_template_has_the_work_queue_and_its_dead_letter_queue():
     specs = queue_definitions(TEMPLATE)
-    assert list(specs) == ["DeadLetterQueue", "WorkQueue", "WebhookDeadLetterQueue", "WebhookQueue"]
+    assert list(specs) == ["DeadLetterQueue", "WorkQueue", "WebhookDeadLetterQueue", "WebhookQueue",
+                           "EventDispatchFailureQueue"]
     assert (specs["WorkQueue"].dead_letter_queue, specs["WorkQueue"].max_receive_count) == ("DeadLetterQueue", 3)
     assert (specs["WebhookQueue"].dead_letter_queue, specs["WebhookQueue"].max_receive_count) == \
         ("WebhookDeadLetterQueue", 10)
@@ -227,7 +228,8 @@ def test_local_interval_knobs():
 def test_engine_creates_the_queues_with_the_redrive_policy_and_moto_redrives_at_receive():
     with serialized_engine() as engine:
         urls = engine.create_queues(TEMPLATE)
-        assert set(urls) == {"WorkQueue", "DeadLetterQueue", "WebhookQueue", "WebhookDeadLetterQueue"}
+        assert set(urls) == {"WorkQueue", "DeadLetterQueue", "WebhookQueue", "WebhookDeadLetterQueue",
+                             "EventDispatchFailureQueue"}
         assert urls["WorkQueue"] == f"{engine.url}/123456789012/WorkQueue"
         sqs = engine.client("sqs")
         attributes = sqs.get_queue_attributes(QueueUrl=urls["WorkQueue"], AttributeNames=["All"])["Attributes"]
@@ -552,7 +554,7 @@ def test_make_run_banner_lists_the_background_jobs(stack):
     client = boto3.client("sqs", endpoint_url=stack.moto_url, region_name="us-east-1",
                           aws_access_key_id="testing", aws_secret_access_key="testing")
     assert sorted(u.rsplit("/", 1)[1] for u in client.list_queues()["QueueUrls"]) == [
-        "DeadLetterQueue", "WebhookDeadLetterQueue", "WebhookQueue", "WorkQueue"]
+        "DeadLetterQueue", "EventDispatchFailureQueue", "WebhookDeadLetterQueue", "WebhookQueue", "WorkQueue"]
     assert "BillingTable stream -> EventDispatcherFunction (batch 100, from TRIM_HORIZON" in log
 
 
