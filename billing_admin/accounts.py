@@ -138,8 +138,10 @@ def cmd_adjust(ctx: Context) -> int:
 def cmd_refund(ctx: Context) -> int:
     a = ctx.args
     amount = arguments.one_amount(a.amount, a.usd)
-    body: dict[str, Any] = {"amountMicro": str(amount), "reason": a.reason, "poolId": a.pool,
+    body: dict[str, Any] = {"amountMicro": str(amount), "reason": a.reason,
                             "idempotencyKey": a.idempotency_key or new_key("refund")}
+    if a.pool:
+        body["poolId"] = a.pool
     if a.order_id:
         body["orderId"] = a.order_id
     result = post_keyed(ctx, account_path(a.account, "refund"), body, given_key=bool(a.idempotency_key))
@@ -328,7 +330,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     arguments.amount_options(p, "amount")
     p.add_argument("--reason", required=True)
     p.add_argument("--order-id", help="the top-up order this refund is for")
-    p.add_argument("--pool", default=DEFAULT_POOL, help="pool id (default: %(default)s)")
+    p.add_argument("--pool", help=f"pool id (default: the top-up's pool with --order-id, else {DEFAULT_POOL})")
     arguments.key_option(p)
 
     p = arguments.add_command(sub, "balance", cmd_balance, common, help="an account's balance, per pool")

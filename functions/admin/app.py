@@ -68,11 +68,13 @@ def adjust(accountId: edge.PathAccountId, request: AdjustRequest, ctx: edge.Ctx)
     "/admin/billing/accounts/<accountId>/refund",
     summary="Refund (audited debit)",
     description="Debits the pool (a negative balance is allowed) and records a `refund` entry. With orderId "
-    "the refund counts against that top-up, so the provider's own refund event later debits nothing twice. "
+    "the refund counts against that top-up, so the provider's own refund event later debits nothing twice, "
+    "and it debits the pool the top-up credited (another poolId is 422 REFUND_POOL_MISMATCH). "
     "Money leaves through the provider's dashboard; this records the ledger side.",
     tags=["admin"],
     responses=edge.responses(RefundResponse, 200, {
-        NotFound: ("TOPUP_NOT_FOUND",), InvalidInput: ("SYSTEM_ACCOUNT", "TOO_MANY_LOTS", "CEILING_EXCEEDED"),
+        NotFound: ("TOPUP_NOT_FOUND",),
+        InvalidInput: ("SYSTEM_ACCOUNT", "TOO_MANY_LOTS", "CEILING_EXCEEDED", "REFUND_POOL_MISMATCH"),
         Conflict: ("REFUND_EXCEEDS_PAYMENT", "REFUND_CONFLICT", "IDEMPOTENCY_KEY_REUSED")}),
 )
 def refund(accountId: edge.PathAccountId, request: RefundRequest, ctx: edge.Ctx) -> Response[RefundResponse]:

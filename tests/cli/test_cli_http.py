@@ -294,8 +294,8 @@ def test_refund_and_grant_bodies(cli, fake: FakeApi) -> None:
     assert ran.code == 0
     assert cli("campaigns", "grant", "launch", "a", "250000", "--description", "hi").code == 0
     refund, grant = fake.sent("POST")
-    assert refund.body == {"amountMicro": "2000000", "reason": "dup", "poolId": "general", "idempotencyKey": "r1",
-                           "orderId": "ord-1"}
+    # No --pool: the server debits the top-up's own pool.
+    assert refund.body == {"amountMicro": "2000000", "reason": "dup", "idempotencyKey": "r1", "orderId": "ord-1"}
     assert (grant.body["accountId"], grant.body["amountMicro"], grant.body["description"]) == ("a", "250000", "hi")
     assert grant.body["idempotencyKey"].startswith("billing-admin:grant:")
 

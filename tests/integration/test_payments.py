@@ -396,6 +396,21 @@ def test_a_keyed_refund_sent_again_answers_the_first_refund(pay: Payments, admin
     assert other.status == 409 and other.code == "IDEMPOTENCY_KEY_REUSED", other.body
 
 
+def test_a_refund_against_a_top_up_debits_the_pool_it_credited(pay: Payments, admin_token: str):
+    """Debiting another pool would leave the deposit spendable while the top-up reads refunded,
+    so the provider's own refund event would later debit nothing."""
+    order = pay.topup(10_000_000, "stripe")
+    pay.stripe(checkout_completed(order, 1000))
+    elsewhere = pay.api.call("refund", {"amountMicro": "10000000", "reason": "r", "orderId": order, "poolId": "gpu"},
+                             token=admin_token, path={"accountId": pay.account})
+    assert (elsewhere.status, elsewhere.code) == (422, "REFUND_POOL_MISMATCH"), elsewhere.body
+    assert elsewhere.body["error"]["details"] == {"poolId": "general"}
+    assert pay.balance() == 10_000_000 and pay.order(order)["status"] == "completed"
+    r = pay.api.call("refund", {"amountMicro": "10000000", "reason": "r", "orderId": order},
+                     token=admin_token, path={"accountId": pay.account})
+    assert r.status == 200 and (r.body["poolId"], r.body["newBalanceMicro"]) == ("general", "0"), r.body
+
+
 def test_webhook_for_the_other_provider_is_parked(pay: Payments, admin_token: str):
     order = pay.topup(2_000_000, "nowpayments")
     r = pay.stripe(checkout_completed(order, 200))

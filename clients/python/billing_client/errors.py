@@ -260,6 +260,7 @@ CODES: dict[str, type[BillingError]] = {
     "PAYLOAD_TOO_LARGE": PayloadTooLarge, "UNSUPPORTED_MEDIA_TYPE": UnsupportedMediaType,
     # 422
     "VALIDATION_ERROR": ValidationError, "SYSTEM_ACCOUNT": ValidationError, "EXPIRY_IN_PAST": ValidationError,
+    "REFUND_POOL_MISMATCH": ValidationError,
     "INVALID_TTL": ValidationError, "TOO_MANY_LOTS": ValidationError, "INVALID_ID": ValidationError,
     "INVALID_MODE": ValidationError, "INVALID_ADJUSTMENT": ValidationError, "CEILING_EXCEEDED": ValidationError,
     "INVALID_PROVIDER": ValidationError, "INVALID_REVENUE_SHARES": ValidationError,

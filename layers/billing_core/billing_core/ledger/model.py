@@ -27,9 +27,11 @@ DEFAULT_REVENUE_SHARES: dict[str, int] = {
     "sys-community-pool": 250,
 }
 
+DEFAULT_POOL = "general"  # where top-ups land, and any request that names no pool
+
 DEFAULT_PRICING: dict[str, Any] = {
     "pools": [
-        {"poolId": "general", "description": "Default pool; spendable on every metered resource"},
+        {"poolId": DEFAULT_POOL, "description": "Default pool; spendable on every metered resource"},
     ],
     "rates": [
         {"resource": "llm.input_tokens", "unit": "1k_tokens", "priceMicro": "3000"},

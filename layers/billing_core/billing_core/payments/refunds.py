@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from billing_core.kernel import money
 from billing_core.kernel.context import Context
-from billing_core.kernel.errors import Conflict, NotFound
+from billing_core.kernel.errors import Conflict, InvalidInput, NotFound
 from billing_core.ledger import adjustments
-from billing_core.ledger.model import BalanceChanged
+from billing_core.ledger.model import DEFAULT_POOL, BalanceChanged
 from billing_core.payments.model import RANKS
 from billing_core.store import accounts, dynamo
 from billing_core.store import payments as store
@@ -18,20 +18,25 @@ def refunded_status(total: int, credited: int) -> str:
     return "refunded" if total == credited else "partially_refunded"
 
 
-def refund(ctx: Context, *, account_id: str, pool_id: str, amount: int, reason: str, order_id: str | None,
-           idempotency_key: str | None) -> BalanceChanged:
+def refund(ctx: Context, *, account_id: str, pool_id: str | None, amount: int, reason: str,
+           order_id: str | None, idempotency_key: str | None) -> BalanceChanged:
     """An operator's refund. With an orderId it also counts against that top-up, so the
-    provider's own refund event later debits nothing twice."""
+    provider's own refund event later debits nothing twice; it debits the pool the top-up
+    credited (the deposit itself must not stay spendable in another pool)."""
+    payment = store.get(order_id) if order_id is not None else None
+    if order_id is not None and (payment is None or payment.account_id != account_id):
+        raise NotFound("no such top-up for this account", code="TOPUP_NOT_FOUND")
+    if payment is not None and pool_id not in (None, payment.pool_id):
+        raise InvalidInput(f"this top-up credited pool {payment.pool_id}; its refund debits that pool",
+                           code="REFUND_POOL_MISMATCH", details={"poolId": payment.pool_id})
+    pool_id = payment.pool_id if payment is not None else pool_id or DEFAULT_POOL
     request = {"amount": amount, "reason": reason, "orderId": order_id}
     original = adjustments.replay("refund", account_id=account_id, pool_id=pool_id,
                                   idempotency_key=idempotency_key, request=request)
     if original is not None:  # before the top-up check, which the first answer already used up
         return original
     extra: list[dynamo.Action] = [accounts.add_refunded(account_id, amount)]
-    if order_id is not None:
-        payment = store.get(order_id)
-        if payment is None or payment.account_id != account_id:
-            raise NotFound("no such top-up for this account", code="TOPUP_NOT_FOUND")
+    if payment is not None and order_id is not None:
         refundable = payment.credited_micro - payment.refunded_micro
         if amount > refundable:
             raise Conflict("refund exceeds what this top-up credited and has not been refunded",

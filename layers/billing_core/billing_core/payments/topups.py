@@ -9,6 +9,7 @@ import uuid
 from billing_core.kernel import clock, ids, observability
 from billing_core.kernel.context import Context
 from billing_core.kernel.errors import InvalidInput, NotFound
+from billing_core.ledger.model import DEFAULT_POOL
 from billing_core.payments import providers
 from billing_core.payments.model import CENT_MICRO, MIN_TOPUP_MICRO, PROVIDERS, RANKS, Payment, Topup
 from billing_core.store import payments as store
@@ -26,7 +27,7 @@ def create(ctx: Context, *, account_id: str, amount: int, provider: str) -> Topu
                            code="INVALID_TOPUP_AMOUNT", details={"minimumMicro": str(MIN_TOPUP_MICRO)})
     order_id = f"ord_{uuid.uuid4().hex}"
     now_iso = clock.iso(clock.now())
-    payment = store.create(Payment(order_id=order_id, account_id=account_id, pool_id="general", provider=provider,
+    payment = store.create(Payment(order_id=order_id, account_id=account_id, pool_id=DEFAULT_POOL, provider=provider,
                                    amount_micro=amount, status="pending", status_rank=0, credited_micro=0,
                                    refunded_micro=0, created_at=now_iso, updated_at=now_iso), created_by=ctx.actor)
     if not providers.configured(provider):

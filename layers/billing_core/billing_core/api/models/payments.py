@@ -27,7 +27,8 @@ class TopupRequest(RequestModel):
 class RefundRequest(RequestModel):
     amountMicro: PositiveMicro
     reason: Reason
-    poolId: PoolId = "general"
+    # Default: the top-up's pool with an orderId, else general.
+    poolId: PoolId | None = None
     orderId: Identifier | None = None
     idempotencyKey: IdempotencyKey | None = None
 
