@@ -24,7 +24,6 @@ def pytest_configure(config: pytest.Config) -> None:
     # environment from the start. Every test still gets exactly TEST_ENV (the fixture below).
     for name, value in TEST_ENV.items():
         os.environ.setdefault(name, value)
-    os.environ.setdefault("HYPOTHESIS_PROFILE", "ci")
 
 
 @pytest.fixture(autouse=True)
