@@ -116,8 +116,9 @@ def measure_wcu(client: Any) -> dict[str, int]:
     say("   item size = sum(len(attr name) + value size); N = ceil(significant digits/2)+1 bytes;")
     say("   M/L = 3 + 1 per element; each write billed on max(size before, size after) in 1 KB units,")
     say("   x2 for a transactional write. GSI: one write per index entry added/changed/removed, in 1 KB")
-    say("   units of the projected entry, not doubled: LedgerTable by-pool + by-type (ALL) for every")
-    say("   entry, and BillingTable pending-by-expiry (KEYS_ONLY): reserve adds the reservation's")
+    say("   units of the projected entry, not doubled: LedgerTable by-pool (ALL) for every entry and")
+    say("   by-type (ALL) for the rare types (not reserve/finalize), and BillingTable pending-by-expiry")
+    say("   (KEYS_ONLY): reserve adds the reservation's")
     say("   entry, finalize removes it (REMOVE pendingPk). Both are included in the totals below.")
     totals: dict[str, int] = {}
     for op, costs in live.items():
