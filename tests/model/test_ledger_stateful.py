@@ -736,11 +736,11 @@ class LedgerMachine(RuleBasedStateMachine):
     def refund_topup(self, data: st.DataObject, how: str, keyed: bool) -> None:
         """An operator's refund counted against a top-up: at most what it credited and is not
         refunded yet (409 REFUND_EXCEEDS_PAYMENT, nothing moves); another account's top-up is 404."""
-        credited = sorted(o for o, p in self.payments.items() if p.credited > p.refunded)
+        credited = [o for o, p in self.payments.items() if p.credited > p.refunded]
         if credited and bool(data.draw(st.integers(0, 3), label="prefer")):
             p = self.payments[data.draw(st.sampled_from(credited), label="orderId")]
         else:
-            p = self.payments[data.draw(st.sampled_from(sorted(self.payments)), label="orderId")]
+            p = self.payments[data.draw(st.sampled_from(list(self.payments)), label="orderId")]
         from billing_core.api.models.ledger import RefundResponse
         from billing_core.payments import refunds
 
@@ -843,11 +843,11 @@ class LedgerMachine(RuleBasedStateMachine):
             event("provider event: redelivered")
             assert (outcome.outcome, outcome.order_id) == ("duplicate", sent.order_id), outcome
             return
-        unpaid = sorted(o for o, p in self.payments.items() if p.rank < RANKS["finished"])
+        unpaid = [o for o, p in self.payments.items() if p.rank < RANKS["finished"]]
         if unpaid and bool(data.draw(st.integers(0, 3), label="prefer")):  # mostly one not paid yet
             p = self.payments[data.draw(st.sampled_from(unpaid), label="orderId")]
         else:
-            p = self.payments[data.draw(st.sampled_from(sorted(self.payments)), label="orderId")]
+            p = self.payments[data.draw(st.sampled_from(list(self.payments)), label="orderId")]
         stripe = p.provider == "stripe"
         if kind.startswith("paid"):
             status = "completed" if stripe else "finished"

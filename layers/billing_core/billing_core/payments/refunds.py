@@ -24,17 +24,20 @@ def refund(ctx: Context, *, account_id: str, pool_id: str | None, amount: int, r
     provider's own refund event later debits nothing twice; it debits the pool the top-up
     credited (the deposit itself must not stay spendable in another pool)."""
     payment = store.get(order_id) if order_id is not None else None
-    if order_id is not None and (payment is None or payment.account_id != account_id):
+    if payment is not None and payment.account_id != account_id:
+        payment = None
+    debited = payment.pool_id if payment is not None else pool_id or DEFAULT_POOL
+    # The request as sent (the pool it named, if any) and the pool it debits, in one hash.
+    request = {"amount": amount, "reason": reason, "orderId": order_id, "requestedPoolId": pool_id}
+    original = adjustments.replay("refund", account_id=account_id, pool_id=debited,
+                                  idempotency_key=idempotency_key, request=request)
+    if original is not None:  # before the top-up's checks, which the first answer already used up
+        return original
+    if order_id is not None and payment is None:
         raise NotFound("no such top-up for this account", code="TOPUP_NOT_FOUND")
     if payment is not None and pool_id not in (None, payment.pool_id):
         raise InvalidInput(f"this top-up credited pool {payment.pool_id}; its refund debits that pool",
                            code="REFUND_POOL_MISMATCH", details={"poolId": payment.pool_id})
-    pool_id = payment.pool_id if payment is not None else pool_id or DEFAULT_POOL
-    request = {"amount": amount, "reason": reason, "orderId": order_id}
-    original = adjustments.replay("refund", account_id=account_id, pool_id=pool_id,
-                                  idempotency_key=idempotency_key, request=request)
-    if original is not None:  # before the top-up check, which the first answer already used up
-        return original
     extra: list[dynamo.Action] = [accounts.add_refunded(account_id, amount)]
     if payment is not None and order_id is not None:
         refundable = payment.credited_micro - payment.refunded_micro
@@ -46,7 +49,7 @@ def refund(ctx: Context, *, account_id: str, pool_id: str | None, amount: int, r
                                   rank=RANKS[status]))
     try:
         return adjustments.change_balance(
-            ctx, account_id=account_id, pool_id=pool_id, target=None, delta=-amount, entry_type="refund",
+            ctx, account_id=account_id, pool_id=debited, target=None, delta=-amount, entry_type="refund",
             reason=reason, idempotency_key=idempotency_key, request=request, extra_actions=extra,
             refunded=amount, order_id=order_id)
     except dynamo.TransactionCancelled as cancelled:
