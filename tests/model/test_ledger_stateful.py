@@ -731,11 +731,12 @@ class LedgerMachine(RuleBasedStateMachine):
         self._refunded(body, result, previous, key)
 
     @precondition(lambda self: self.payments)
-    @rule(data=st.data(), how=st.sampled_from(("part", "rest", "rest, sent again", "over", "another account")),
-          keyed=st.booleans())
+    @rule(data=st.data(), how=st.sampled_from(("part", "rest", "rest, sent again", "over", "another account",
+                                               "another pool")), keyed=st.booleans())
     def refund_topup(self, data: st.DataObject, how: str, keyed: bool) -> None:
         """An operator's refund counted against a top-up: at most what it credited and is not
-        refunded yet (409 REFUND_EXCEEDS_PAYMENT, nothing moves); another account's top-up is 404."""
+        refunded yet (409 REFUND_EXCEEDS_PAYMENT, nothing moves); another account's top-up is 404;
+        naming a pool other than the one the top-up credited is 422 (the deposit would stay spendable)."""
         credited = [o for o, p in self.payments.items() if p.credited > p.refunded]
         if credited and bool(data.draw(st.integers(0, 3), label="prefer")):
             p = self.payments[data.draw(st.sampled_from(credited), label="orderId")]
@@ -746,13 +747,17 @@ class LedgerMachine(RuleBasedStateMachine):
 
         refundable = p.credited - p.refunded
         amount = {"part": max(1, refundable // 3), "rest": max(1, refundable), "rest, sent again": max(1, refundable),
-                  "over": refundable + CENT, "another account": 1}[how]
+                  "over": refundable + CENT, "another account": 1, "another pool": 1}[how]
         keyed = keyed or how == "rest, sent again"
         account = next(a for a in ACCOUNTS if a != p.account) if how == "another account" else p.account
         previous = self._available((account, "general"))
         key = self._fresh("refund-key") if keyed else None
-        body, result, error = self._refund(account, "general", amount, p.order_id, key)
-        if how == "another account":
+        body, result, error = self._refund(account, "gpu" if how == "another pool" else "general", amount,
+                                           p.order_id, key)
+        if how == "another pool":
+            event("refund top-up: another pool")
+            assert error == (422, "REFUND_POOL_MISMATCH"), (result, error)
+        elif how == "another account":
             event("refund top-up: another account's")
             assert error == (404, "TOPUP_NOT_FOUND"), (result, error)
         elif amount > refundable:
