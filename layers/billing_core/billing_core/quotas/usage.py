@@ -232,8 +232,6 @@ def _writes(org_id: str, period: Period, amounts: Mapping[str, int], limits: Map
     return writes
 
 
-
-
 def record(ctx: Context, org_id: str, requested: Mapping[str, int | None], *, request_id: str | None,
            enforce: bool = True) -> Recorded:
     """Record usage atomically against the limits (see the module docstring).
