@@ -138,6 +138,11 @@ def test_register_shows_the_secret_once_and_lists_without_it(api: Any, tokens: A
     ("https://localhost:8443/hooks", {}),
     ("https://[::1]/hooks", {}),
     ("https://[::ffff:10.0.0.1]/hooks", {}),
+    ("https://[2002:7f00:1::1]/hooks", {}),  # 6to4 carrying 127.0.0.1
+    ("https://[2002:a9fe:a9fe::1]/hooks", {}),  # 6to4 carrying the metadata address
+    ("https://[64:ff9b::a00:1]/hooks", {}),  # NAT64 carrying 10.0.0.1
+    ("https://192.0.0.192/hooks", {}),  # IETF protocol assignments
+    ("https://[fec0::1]/hooks", {}),  # IPv6 site-local
     ("https://0.0.0.0/hooks", {"BILLING_WEBHOOK_ALLOW_LOOPBACK": "true", "BILLING_WEBHOOK_ALLOW_PRIVATE": "true"}),
     ("https://user:pw@example.com/hooks", {}),
     ("ftp://example.com/hooks", {}),

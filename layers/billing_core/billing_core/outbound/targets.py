@@ -4,6 +4,7 @@ Production: https only, to public addresses. Loopback (127.0.0.0/8, ::1, localho
 BILLING_WEBHOOK_ALLOW_LOOPBACK; private, shared (CGNAT) and link-local ranges (the instance
 metadata address among them) need BILLING_WEBHOOK_ALLOW_PRIVATE; http needs
 BILLING_WEBHOOK_ALLOW_HTTP. Unspecified, multicast and reserved addresses are always refused.
+An IPv6 address that carries an IPv4 one (mapped, 6to4, NAT64) is judged as that IPv4 address.
 Only the local stack sets those (loopback and http: `make run` delivers to a receiver on this
 machine).
 
@@ -26,6 +27,11 @@ from billing_core.kernel.errors import InvalidInput
 MAX_URL_LENGTH = 2000
 USER_AGENT = "credit-billing-webhooks/1"
 _SHARED = ipaddress.ip_network("100.64.0.0/10")
+# Not reachable as a receiver, though Python's is_global says otherwise for some of them: IETF
+# protocol assignments, the deprecated 6to4 relay anycast and IPv6 site-local ranges.
+_NEVER = tuple(ipaddress.ip_network(n) for n in ("192.0.0.0/24", "192.88.99.0/24", "fec0::/10"))
+# IPv6 forms that carry an IPv4 address a gateway would connect to: judged as that address.
+_NAT64 = tuple(ipaddress.ip_network(n) for n in ("64:ff9b::/96", "64:ff9b:1::/48"))
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -66,8 +72,7 @@ def parse(url: str) -> Target:
 
 def refusal(address: IPAddress) -> str | None:
     """Why this address may not be a target (None: it may)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    address = _embedded_ipv4(address)
     s = settings.get()
     if address.is_unspecified or address.is_multicast:
         return "unspecified or multicast address"
@@ -75,9 +80,22 @@ def refusal(address: IPAddress) -> str | None:
         return None if s.webhook_allow_loopback else "loopback address"
     if address.is_link_local or address.is_private or address in _SHARED:
         return None if s.webhook_allow_private else "private or link-local address"
-    if address.is_reserved or not address.is_global:
+    if address.is_reserved or not address.is_global or any(address in net for net in _NEVER):
         return "reserved address"
     return None
+
+
+def _embedded_ipv4(address: IPAddress) -> IPAddress:
+    """The IPv4 address an IPv4-mapped, 6to4 (2002::/16) or NAT64 address leads to; else itself."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return address
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if any(address in net for net in _NAT64):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return address
 
 
 def _literal(host: str) -> IPAddress | None:
