@@ -109,7 +109,7 @@ def history(
 @router.get("/admin/billing/config", summary="Billing mode and revenue shares", tags=["admin"],
             responses=edge.responses(ConfigResponse))
 def get_config() -> Response[ConfigResponse]:
-    return edge.reply(ConfigResponse, config.describe())
+    return edge.reply(ConfigResponse, config.current())
 
 
 @router.put("/admin/billing/config/mode", summary="Set the billing mode", tags=["admin"],

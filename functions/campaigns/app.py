@@ -55,7 +55,7 @@ STATUS_CHANGE: contract.Refusals = {**NOT_FOUND, Conflict: ("CAMPAIGN_STATUS_CON
 @router.get(CAMPAIGN, summary="Read a campaign", tags=["campaigns"],
             responses=edge.responses(CampaignResponse, 200, NOT_FOUND))
 def get(campaignId: edge.PathId) -> Response[CampaignResponse]:
-    return edge.reply(CampaignResponse, budget.get(campaignId))
+    return edge.reply(CampaignResponse, budget.load(campaignId))
 
 
 @router.post(f"{CAMPAIGN}/pause", summary="Pause a campaign (it grants nothing until resumed)",

@@ -71,10 +71,6 @@ def create(
     return campaign
 
 
-def get(campaign_id: str) -> Campaign:
-    return load(campaign_id)
-
-
 def list_campaigns() -> list[Campaign]:
     """Every campaign, ordered by id: one Query."""
     return store.list_all()

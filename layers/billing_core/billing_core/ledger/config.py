@@ -62,10 +62,6 @@ def current() -> BillingConfig:
     return _cache.get()
 
 
-def describe() -> BillingConfig:
-    return current()
-
-
 def pricing() -> Pricing:
     """Public pricing; answers the defaults when the table is unreadable."""
     try:

@@ -44,18 +44,17 @@ def sweep(*, time_budget_seconds: float = 50.0, ctx: Context = SWEEPER) -> Sweep
             if time.monotonic() - started > time_budget_seconds:
                 result.complete = False  # the next run (a minute later) carries on
                 return result
-            page = store.due(shard, now_iso, limit=PAGE_SIZE, start=start)
-            for key in page.items:
+            due, start = store.due(shard, now_iso, limit=PAGE_SIZE, start=start)
+            for reservation_id in due:
                 result.scanned += 1
                 try:
-                    res = store.get(keys.reservation_id_of(key["pk"]))
+                    res = store.get(reservation_id)
                     if res is None or res.status != "pending" or not reservations.expire(ctx, res):
                         result.lost_races += 1
                     else:
                         result.expired += 1
                 except Exception as exc:  # one bad item must not stop the sweep
-                    result.errors.append(f"{key.get('pk')}: {type(exc).__name__}")
-            start = page.last_key
+                    result.errors.append(f"{reservation_id}: {type(exc).__name__}")
             if start is None:
                 break
     return result

@@ -49,12 +49,7 @@ def from_item(item: dict[str, Any]) -> Lot:
 
 def read_pool(account_id: str, pool_id: str) -> PoolSnapshot:
     """One strongly consistent Query: the pool item and its lots in draw-down order."""
-    items = dynamo.query_all(_table(), key_name="pk", key_value=keys.account_pk(account_id),
-                             sort=dynamo.Range("begins_with", "sk", keys.balance_prefix(pool_id)), consistent=True)
-    lots = [from_item(i) for i in items if keys.is_lot_sk(i["sk"])]
-    pool = next((i for i in items if i["sk"] == keys.debt_sk(pool_id)), {})
-    return PoolSnapshot(lots=lots, debt=pool.get("debt", 0), unbacked=pool.get("unbacked", 0),
-                        seq=pool.get("seq", 0))
+    return read_account(account_id, pool_id).get(pool_id) or PoolSnapshot(lots=[])
 
 
 def read_account(account_id: str, pool_id: str | None) -> dict[str, PoolSnapshot]:

@@ -86,7 +86,10 @@ def expire(reservation_id: str, *, at: str, now_epoch: int) -> dynamo.Action:
     return _leave_pending(reservation_id, "expired", now_epoch, {"expiredAt": at})
 
 
-def due(shard: int, upper: str, *, limit: int, start: dict[str, Any] | None) -> dynamo.Page:
-    """One page of the sparse index: pending reservations of a shard expiring at or before `upper`."""
-    return dynamo.query(_table(), index=INDEX, key_name="pendingPk", key_value=keys.pending_shard_pk(shard),
+def due(shard: int, upper: str, *, limit: int,
+        start: dict[str, Any] | None) -> tuple[list[str], dict[str, Any] | None]:
+    """One page of the sparse index: the ids of a shard's pending reservations expiring at or
+    before `upper`, and where the next page starts (None: this was the last)."""
+    page = dynamo.query(_table(), index=INDEX, key_name="pendingPk", key_value=keys.pending_shard_pk(shard),
                         sort=dynamo.Range("<=", "expiresAt", upper), limit=limit, start=start)
+    return [keys.reservation_id_of(item["pk"]) for item in page.items], page.last_key
