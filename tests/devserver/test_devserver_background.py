@@ -39,6 +39,7 @@ from devserver.template import (
     queue_triggers,
     schedules,
 )
+from tests.support.banner import fake_stack
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "template.yaml"
@@ -613,35 +614,16 @@ def test_a_failed_webhook_is_retried_through_both_queues_then_parked(stack):
 # -- the banner and the flag -------------------------------------------------------------------
 
 
-def _fake_stack(background):
-    class FakeGateway:
-        routes = [("GET", "/api/billing/pricing", "PricingFunction"),
-                  ("POST", "/api/internal/billing/reserve", "ReserveFunction")]
-
-    class FakeStack:
-        url = "http://127.0.0.1:3000"
-        moto_url = "http://127.0.0.1:5000"
-        tables = ["BillingTable", "LedgerTable"]
-        queues = {"DeadLetterQueue": "http://127.0.0.1:5000/123456789012/DeadLetterQueue",
-                  "WorkQueue": "http://127.0.0.1:5000/123456789012/WorkQueue",
-                  "WebhookDeadLetterQueue": "http://127.0.0.1:5000/123456789012/WebhookDeadLetterQueue",
-                  "WebhookQueue": "http://127.0.0.1:5000/123456789012/WebhookQueue"}
-        workers = 4
-        seed = "billing_core.ledger.bootstrap:seed"
-        environ: dict = {}
-        secrets: dict = {}
-        gateway = FakeGateway()
-
-    FakeStack.background = background
-    return FakeStack()
+QUEUE_URLS = {name: f"http://127.0.0.1:5000/123456789012/{name}"
+              for name in ("DeadLetterQueue", "WorkQueue", "WebhookDeadLetterQueue", "WebhookQueue")}
 
 
 def test_banner_lists_the_background_jobs_and_how_to_see_the_sweeper():
     from devserver.__main__ import banner
 
     jobs = BackgroundJobs(object(), TEMPLATE, client_factory=lambda: None, environ={},
-                          queue_urls=_fake_stack(None).queues)
-    text = banner(_fake_stack(jobs))
+                          queue_urls=QUEUE_URLS)
+    text = banner(fake_stack(background=jobs, queues=QUEUE_URLS))
     assert "queues: DeadLetterQueue, WorkQueue, WebhookDeadLetterQueue, WebhookQueue" in text
     assert "  BillingTable stream -> EventDispatcherFunction (batch 100, from TRIM_HORIZON, partial batch failures, " \
         "1 filter), polled every 0.5 s" in text
@@ -651,7 +633,7 @@ def test_banner_lists_the_background_jobs_and_how_to_see_the_sweeper():
     assert "BILLING_LOCAL_SCHEDULE_SECONDS_<FunctionId>" in text and "--no-background" in text
     assert '"estimatedCostMicro": "1000000", "ttlSeconds": 5}' in text
 
-    off = banner(_fake_stack(None))
+    off = banner(fake_stack(queues=QUEUE_URLS))
     assert "Background jobs: off (--no-background)" in off
     assert "ttlSeconds" not in off
 

@@ -6,26 +6,7 @@ from datetime import UTC, datetime
 import jwt
 
 from devserver.tokens import DEV_SECRET_DEFAULTS
-
-
-def _fake_stack(routes):
-    class FakeGateway:
-        pass
-
-    class FakeStack:
-        url = "http://127.0.0.1:3000"
-        moto_url = "http://127.0.0.1:5000"
-        tables = ["BillingTable", "LedgerTable"]
-        workers = 4
-        seed = "billing_core.ledger.bootstrap:seed"
-        environ: dict = {}
-        secrets = dict(DEV_SECRET_DEFAULTS)
-        gateway = FakeGateway()
-        background = None
-
-    FakeStack.gateway.routes = routes
-    return FakeStack()
-
+from tests.support.banner import fake_stack
 
 ROUTES = [("GET", "/api/billing/pricing", "PricingFunction"), ("GET", "/billing", "BillingPageFunction")]
 
@@ -33,7 +14,7 @@ ROUTES = [("GET", "/api/billing/pricing", "PricingFunction"), ("GET", "/billing"
 def test_banner_links_the_billing_page_signed_in_as_acct_demo():
     from devserver.__main__ import banner
 
-    text = banner(_fake_stack(ROUTES))
+    text = banner(fake_stack(ROUTES))
     line = next(line for line in text.splitlines() if "/billing#token=" in line)
     url, _, token = line.strip().partition("#token=")
     assert url == "http://127.0.0.1:3000/billing"
@@ -42,8 +23,8 @@ def test_banner_links_the_billing_page_signed_in_as_acct_demo():
     assert "make demo" in text
 
     demo = {"charges": 31, "chargedMicro": "1", "depositedMicro": "1", "usage": {}}
-    assert "demo data (dev only, --demo): live mode, 31 charges" in banner(_fake_stack(ROUTES), demo=demo)
-    assert "/billing#token=" not in banner(_fake_stack(ROUTES[:1]))  # a template without the page
+    assert "demo data (dev only, --demo): live mode, 31 charges" in banner(fake_stack(ROUTES), demo=demo)
+    assert "/billing#token=" not in banner(fake_stack(ROUTES[:1]))  # a template without the page
 
 
 def test_demo_flag():

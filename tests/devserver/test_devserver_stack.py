@@ -18,6 +18,7 @@ import requests
 from devserver.gateway import SAM_CLI_VERSION, SamCliVersionError, build_api, check_sam_cli_version
 from devserver.testing import start_stack
 from devserver.tokens import DEV_SECRET_DEFAULTS, make_token
+from tests.support.banner import fake_stack
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE_TEMPLATE = Path(__file__).parent / "fixtures" / "template.yaml"
@@ -169,23 +170,11 @@ def test_tokens_use_the_environments_secret_and_subject():
 def test_banner_has_secrets_tokens_and_a_curl(capsys):
     from devserver.__main__ import banner
 
-    class FakeGateway:
-        routes = [("GET", "/api/billing/pricing", "PricingFunction"), ("POST", "/api/internal/billing/reserve", "R")]
-
-    class FakeStack:
-        url = "http://127.0.0.1:3000"
-        moto_url = "http://127.0.0.1:5000"
-        tables = ["BillingTable", "LedgerTable"]
-        workers = 4
-        seed = "billing_core.ledger.bootstrap:seed"
-        environ: dict = {}
-        secrets = dict(DEV_SECRET_DEFAULTS)
-        gateway = FakeGateway()
-
-    text = banner(FakeStack())
+    stack = fake_stack()
+    text = banner(stack)
     for name, value in DEV_SECRET_DEFAULTS.items():
         assert f"{name}={value}" in text
     assert "curl -s http://127.0.0.1:3000/api/billing/pricing" in text
     assert "-m devserver.tokens internal)" in text
-    assert json.dumps(FakeStack.tables)  # a banner for a real stack lists its tables too
+    assert json.dumps(stack.tables)  # a banner for a real stack lists its tables too
     assert "BillingTable, LedgerTable" in text
